@@ -1,0 +1,68 @@
+"""Helpers for the testinfra checks: the same modules verify every Molecule
+scenario and the lab deployed by site.yml. Each host says what it runs by its
+groups (lab_server_hosts, lab_client_hosts) and inventory vars (lab_manager,
+lab_topology, lab_client_url)."""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import urlsplit
+
+import pytest
+
+CLIENT_LOG = "/var/log/lab/client.log"
+SCRIPTS = {"lab-server": "server.py", "lab-client": "client.py"}
+
+
+def host_vars(host) -> dict:
+    return host.ansible.get_variables()
+
+
+def expected_server_hostname(host) -> str:
+    """The hostname the client's polls must report: its own for localhost, else the URL's host."""
+    url = host_vars(host).get("lab_client_url", "http://localhost:8080/")
+    name = urlsplit(url).hostname
+    return host.check_output("hostname") if name in ("localhost", "127.0.0.1") else name
+
+
+def client_events(host, event: str) -> list[dict]:
+    text = host.file(CLIENT_LOG).content_string if host.file(CLIENT_LOG).exists else ""
+    return [line for line in map(json.loads, text.splitlines()) if line.get("event") == event]
+
+
+def poll_until(check, deadline_s: float, what: str, step_s: float = 0.5):
+    """Call check() until it returns something truthy; fail with `what` at the deadline."""
+    end = time.monotonic() + deadline_s
+    result = None
+    while time.monotonic() < end:
+        result = check()
+        if result:
+            return result
+        time.sleep(step_s)
+    pytest.fail(f"no {what} within {deadline_s}s (last: {result!r})")
+
+
+def service_pids(host, service: str) -> list[int]:
+    """PIDs of the python processes running the service's script."""
+    out = host.check_output("ps -eo pid=,args=")
+    return [int(line.split()[0]) for line in out.splitlines()
+            if f"/opt/lab/{SCRIPTS[service]}" in line and "python3" in line]
+
+
+def manager_reports_running(host, service: str) -> bool:
+    manager = host_vars(host)["lab_manager"]
+    if manager == "supervisord":
+        return host.supervisor(service).is_running
+    if manager == "systemd":
+        return host.service(service).is_running
+    return SCRIPTS[service] in host.file("/proc/1/cmdline").content_string
+
+
+def pytest_collection_modifyitems(config, items):
+    """A module whose hosts are not in this inventory (no systemd host in the single
+    scenario, say) has nothing to check: report it as deselected, never as passed."""
+    empty = [item for item in items if "NOTSET" in item.name]
+    if empty:
+        config.hook.pytest_deselected(items=empty)
+        items[:] = [item for item in items if item not in empty]

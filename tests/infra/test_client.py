@@ -1,0 +1,52 @@
+"""The lab client: it runs, and its log shows polls answered by the right server."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from tests.infra.conftest import (
+    CLIENT_LOG,
+    client_events,
+    expected_server_hostname,
+    host_vars,
+    manager_reports_running,
+    poll_until,
+    service_pids,
+)
+
+testinfra_hosts = ["ansible://lab_client_hosts"]
+
+
+def test_client_runs_as_lab_user(host):
+    pids = poll_until(lambda: service_pids(host, "lab-client"), 30, "client process")
+    assert len(pids) == 1, f"expected one client process, got {pids}"
+    assert host.process.get(pid=pids[0]).user == "lab"
+
+
+def test_manager_reports_client_running(host):
+    poll_until(lambda: manager_reports_running(host, "lab-client"), 30,
+               f"client running under {host_vars(host)['lab_manager']}")
+
+
+def test_client_log_shows_success_from_the_server(host):
+    expected = expected_server_hostname(host)
+    ok = poll_until(lambda: [e for e in client_events(host, "poll_ok") if e["server_hostname"] == expected],
+                    30, f"poll_ok from {expected} in {CLIENT_LOG}")
+    assert ok[-1]["status"] == 200
+
+
+def test_client_reaches_the_server_its_url_names(host):
+    """On localhost the server is this container; otherwise another one, found by Docker DNS."""
+    server = expected_server_hostname(host)
+    own = host.check_output("hostname")
+    if urlsplit(host_vars(host).get("lab_client_url", "http://localhost/")).hostname == "localhost":
+        assert server == own
+    else:
+        assert server != own, "a split client must poll another container"
+        assert not host.file("/etc/hosts").contains(server), "the name must come from Docker DNS, not /etc/hosts"
+        assert host.run(f"getent hosts {server}").rc == 0, f"{server} does not resolve"
+
+
+def test_client_log_file_ownership(host):
+    log = host.file(CLIENT_LOG)
+    assert (log.user, log.group) == ("lab", "lab")

@@ -1,0 +1,49 @@
+"""The lab server, on every host that runs it, under whatever manager runs it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.infra.conftest import host_vars, manager_reports_running, poll_until, service_pids
+
+testinfra_hosts = ["ansible://lab_server_hosts"]
+
+FETCH = ("python3 -c 'import sys, urllib.request; "
+         "print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' {}")
+
+
+def test_server_runs_as_lab_user(host):
+    pids = poll_until(lambda: service_pids(host, "lab-server"), 30, "server process")
+    assert len(pids) == 1, f"expected one server process, got {pids}"
+    assert host.process.get(pid=pids[0]).user == "lab"
+
+
+def test_manager_reports_server_running(host):
+    poll_until(lambda: manager_reports_running(host, "lab-server"), 30,
+               f"server running under {host_vars(host)['lab_manager']}")
+
+
+def test_port_8080_listens(host):
+    poll_until(lambda: host.socket("tcp://0.0.0.0:8080").is_listening, 30, "listener on 0.0.0.0:8080")
+
+
+def test_root_reports_this_host(host):
+    body = json.loads(host.check_output(FETCH.format("http://127.0.0.1:8080/")))
+    assert body["hostname"] == host.check_output("hostname")
+    assert body["pid"] == service_pids(host, "lab-server")[0]
+    assert body["container"] is True
+
+
+def test_healthz(host):
+    assert json.loads(host.check_output(FETCH.format("http://127.0.0.1:8080/healthz"))) == {"status": "ok"}
+
+
+@pytest.mark.parametrize(("path", "owner", "group", "mode"), [
+    ("/opt/lab/server.py", "root", "root", 0o755),
+    ("/etc/lab/lab-server.env", "root", "lab", 0o640),
+])
+def test_installed_files(host, path, owner, group, mode):
+    installed = host.file(path)
+    assert (installed.user, installed.group, installed.mode) == (owner, group, mode), path
