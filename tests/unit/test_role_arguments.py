@@ -1,0 +1,45 @@
+"""Bad role variables fail at validation, with a message naming the variable, before any task runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+PLAYBOOK = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  roles:
+    - role: {role}
+"""
+
+CASES = [
+    ("lab_server", "lab_server_port=70000", "lab_server_port must be 1-65535"),
+    ("lab_server", "lab_server_port=eighty", "lab_server_port"),
+    ("lab_server", "lab_server_manager=runit", "lab_server_manager"),
+    ("lab_client", "lab_client_url=''", "lab_client_url must be an http(s) URL"),
+    ("lab_client", "lab_client_user=root", "lab_client_user must not be root"),
+    ("lab_client", "lab_client_manager=k8s", "lab_client_manager"),
+    ("lab_images", "lab_images_pull=maybe", "lab_images_pull"),
+]
+
+
+@pytest.mark.parametrize(("role", "extra", "message"), CASES)
+def test_bad_variable_fails_before_any_change(tmp_path, role, extra, message):
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(PLAYBOOK.format(role=role))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_ROLES_PATH=str(ROOT / "roles"))
+    ansible_playbook = Path(sys.executable).with_name("ansible-playbook")
+    result = subprocess.run([str(ansible_playbook), "-i", "localhost,", "--check", "-e", extra, str(playbook)],
+                            capture_output=True, text=True, env=env, timeout=120, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert message in output, output
+    assert "changed=0" in output, "nothing may change before validation fails"
