@@ -10,6 +10,7 @@ Exit codes: 0 clean stop, or --once succeeded; 1 --once failed; 2 bad arguments.
 from __future__ import annotations
 
 import argparse
+import errno
 import http.client
 import json
 import logging
@@ -62,20 +63,28 @@ def event(name: str, level: int = logging.INFO, **fields: object) -> None:
     LOG.log(level, name, extra={"fields": fields})
 
 
+# Exception types to the reason word logged for them, first match wins.
+REASONS: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
+    ((socket.gaierror,), "dns"),
+    ((TimeoutError, socket.timeout), "timeout"),
+    ((ConnectionRefusedError,), "refused"),
+    ((ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected, http.client.IncompleteRead), "closed"),
+    ((http.client.HTTPException,), "bad_response"),
+)
+# Connecting to localhost tries every address; in a container without IPv6 the
+# last one, ::1, fails with EADDRNOTAVAIL, and that is the error raised.
+UNREACHABLE = (errno.EADDRNOTAVAIL, errno.ENETUNREACH, errno.EHOSTUNREACH)
+
+
 def classify(exc: BaseException) -> tuple[str, str]:
     """Map a network exception to (reason, detail)."""
     cause = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-    if isinstance(cause, socket.gaierror):
-        return "dns", str(cause)
-    if isinstance(cause, (TimeoutError, socket.timeout)):
-        return "timeout", str(cause) or "timed out"
-    if isinstance(cause, ConnectionRefusedError):
-        return "refused", str(cause)
-    if isinstance(cause, (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected,
-                          http.client.IncompleteRead)):
-        return "closed", str(cause) or type(cause).__name__
-    if isinstance(cause, http.client.HTTPException):
-        return "bad_response", f"{type(cause).__name__}: {cause}"
+    detail = str(cause) or type(cause).__name__
+    for types, reason in REASONS:
+        if isinstance(cause, types):
+            return reason, detail
+    if isinstance(cause, OSError) and cause.errno in UNREACHABLE:
+        return "unreachable", detail
     return "error", f"{type(cause).__name__}: {cause}"
 
 

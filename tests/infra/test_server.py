@@ -47,3 +47,10 @@ def test_healthz(host):
 def test_installed_files(host, path, owner, group, mode):
     installed = host.file(path)
     assert (installed.user, installed.group, installed.mode) == (owner, group, mode), path
+
+
+def test_server_log_file_written_by_lab(host):
+    log = host.file("/var/log/lab/server.log")
+    assert (log.user, log.group) == ("lab", "lab")
+    assert not log.mode & 0o002, "the log must not be world-writable"
+    assert log.contains('"event":"started"')

@@ -49,3 +49,13 @@ def test_mode_is_the_one_asked_for(host):
     assert config["Privileged"] is wanted
     assert config["CgroupnsMode"] == "host"
     assert set(config["Tmpfs"]) == {"/run", "/run/lock"}
+
+
+@pytest.mark.parametrize("unit", ["lab-server.service", "lab-client.service"])
+def test_unit_exposure_at_most_2_5(host, unit):
+    """Hardening regression check: an unhardened unit scores about 9.6 here."""
+    out = host.check_output(f"systemd-analyze security {unit} --no-pager")
+    line = next(line for line in out.splitlines() if "Overall exposure level" in line)
+    score = float(line.split(":")[1].split()[0])
+    print(f"{unit}: {line.strip()}")
+    assert score <= 2.5, line

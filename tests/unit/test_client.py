@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import signal
+import socket
+import sys
 import threading
 import time
+import urllib.error
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.conftest import free_port, json_lines, wait_for
+from tests.conftest import FILES, free_port, json_lines, wait_for
 
 BAD_BODIES = {
     "http_error": (500, b'{"error": "boom"}'),
@@ -129,3 +133,21 @@ def test_log_file_survives_logrotate_move(server, start_service, tmp_path):
 @pytest.mark.parametrize("args", [["--interval", "0"], ["--url", "ftp://x/"], ["--timeout", "-1"]])
 def test_bad_arguments_exit_2(start_service, args):
     assert start_service("client.py", *args).proc.wait(10) == 2
+
+
+@pytest.mark.parametrize(("exc", "reason"), [
+    (ConnectionRefusedError(errno.ECONNREFUSED, "refused"), "refused"),
+    (OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address"), "unreachable"),
+    (OSError(errno.ENETUNREACH, "Network is unreachable"), "unreachable"),
+    (socket.gaierror(-2, "Name or service not known"), "dns"),
+    (TimeoutError("timed out"), "timeout"),
+    (ConnectionResetError(errno.ECONNRESET, "reset"), "closed"),
+])
+def test_failure_reasons_are_classified(exc, reason):
+    """Errors that cannot be provoked on every machine (no IPv6 in a container, say), classified directly."""
+    sys.path.insert(0, str(FILES))
+    try:
+        import client
+    finally:
+        sys.path.remove(str(FILES))
+    assert client.classify(urllib.error.URLError(exc))[0] == reason

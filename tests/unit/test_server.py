@@ -139,6 +139,7 @@ def test_port_in_use_exits_3(server, start_service):
     assert other.events("bind_failed")
 
 
-@pytest.mark.parametrize("args", [["--port", "70000"], ["--port", "abc"], ["--timeout", "0"]])
+@pytest.mark.parametrize("args", [["--port", "70000"], ["--port", "abc"], ["--timeout", "0"],
+                                  ["--log-file", "/nonexistent-dir/server.log"]])
 def test_bad_arguments_exit_2(start_service, args):
     assert start_service("server.py", *args).proc.wait(10) == 2

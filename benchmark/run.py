@@ -1,0 +1,499 @@
+"""Measure the three topologies side by side in one run and write results/<timestamp>/.
+
+Usage: python -m benchmark.run [--runs 5] [--requests 1000] [--load-seconds 5] [--out results]
+Run through `scripts/lab bench`, which prepares the toolchain, engine, images and systemd mode.
+Everything it creates carries the label container-topology-lab=bench and is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmark import stats
+
+ROOT = Path(__file__).resolve().parent.parent
+LABEL = "container-topology-lab"
+BENCH_LABEL = f"{LABEL}=bench"
+PROBE = (Path(__file__).parent / "probe.py").read_text()
+
+# A minimal stdlib JSON server, the throughput reference: same fields the client requires.
+MINIMAL_SERVER = r"""
+import json, os, socket
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+BODY = json.dumps({"hostname": socket.gethostname(), "pid": os.getpid(), "requests_served": 0}).encode()
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(BODY))); self.end_headers(); self.wfile.write(BODY)
+ThreadingHTTPServer(("0.0.0.0", 8081), H).serve_forever()
+"""
+
+
+def systemd_privileged() -> bool:
+    return os.environ.get("LAB_SYSTEMD_PRIVILEGED", "true").lower() == "true"
+
+
+def topologies() -> dict[str, dict[str, Any]]:
+    """The three topologies as the inventory deploys them (names, ports, run flags)."""
+    systemd_flags = ["--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run",
+                     "--tmpfs", "/run/lock", "-e", "container=docker", "--stop-signal", "SIGRTMIN+3"]
+    if systemd_privileged():
+        systemd_flags.insert(0, "--privileged")
+    return {
+        "single": {"manager": "supervisord", "group": "lab_supervisord_hosts", "port": 18081,
+                   "containers": {"lab-single": []}, "server": "lab-single", "client": "lab-single",
+                   "url": "http://localhost:8080/"},
+        "systemd": {"manager": "systemd", "group": "lab_systemd_hosts", "port": 18082,
+                    "containers": {"lab-systemd": systemd_flags}, "server": "lab-systemd", "client": "lab-systemd",
+                    "url": "http://localhost:8080/"},
+        "split": {"manager": "none", "group": "lab_split_hosts", "port": 18083, "network": "lab-split",
+                  "containers": {"lab-split-server": ["--restart", "unless-stopped"],
+                                 "lab-split-client": ["--restart", "unless-stopped"]},
+                  "server": "lab-split-server", "client": "lab-split-client", "url": "http://lab-split-server:8080/"},
+    }
+
+
+def progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def sh(*args: str, check: bool = True, stdin: str | None = None, timeout: float = 600,
+       env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    result = subprocess.run(list(args), input=stdin, capture_output=True, text=True, timeout=timeout,
+                            env=env, check=False)
+    if check and result.returncode != 0:
+        detail = (result.stderr.strip() or result.stdout.strip())[-1500:]
+        raise RuntimeError(f"{' '.join(args[:4])}... failed ({result.returncode}): {detail}")
+    return result
+
+
+def docker(*args: str, **kwargs: Any) -> str:
+    return sh("docker", *args, **kwargs).stdout.strip()
+
+
+def wait_until(check: Callable[[], Any], deadline_s: float, what: str, step_s: float = 0.01) -> Any:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        result = check()
+        if result:
+            return result
+        time.sleep(step_s)
+    raise TimeoutError(f"no {what} within {deadline_s}s")
+
+
+def http_json(url: str, timeout: float = 0.5) -> dict | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - our loopback port
+            return json.loads(response.read())
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+
+
+def read_file(container: str, path: str) -> str:
+    return sh("docker", "exec", container, "cat", path, check=False).stdout
+
+
+def container_events(container: str, path: str) -> list[dict]:
+    return stats.parse_json_lines(read_file(container, path))
+
+
+def ansible(*args: str) -> tuple[float, str]:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    started = time.monotonic()
+    result = sh(str(Path(sys.executable).with_name("ansible-playbook")), *args, env=env, timeout=1200)
+    return time.monotonic() - started, result.stdout
+
+
+def changed_total(recap: str) -> int:
+    return sum(int(part.split("=")[1]) for line in recap.splitlines() if " : ok=" in line
+               for part in line.split() if part.startswith("changed="))
+
+
+# --- deployment cost -------------------------------------------------------------------------------------------
+
+def remove_lab_containers() -> None:
+    ids = docker("ps", "-aq", "--filter", f"label={LABEL}").split()
+    if ids:
+        docker("rm", "-f", *ids)
+
+
+def deploy_cost(name: str, topo: dict[str, Any]) -> dict[str, Any]:
+    playbooks = ["playbooks/deploy.yml", "playbooks/configure.yml", "playbooks/verify.yml"]
+    limit = f"localhost:{topo['group']}"
+    cold, _ = ansible(*playbooks, "--limit", limit)
+    warm, out = ansible(*playbooks, "--limit", limit)
+    progress(f"{name}: converge cold {cold:.1f}s, warm {warm:.1f}s")
+    return {"converge_cold_s": cold, "converge_warm_s": warm, "warm_changed": changed_total(out)}
+
+
+BASELINE_FILES = {
+    "supervisord": ["/opt/lab", "/etc/lab", "/etc/supervisor/supervisord.conf", "/etc/supervisor/conf.d",
+                    "/usr/local/sbin/supervisord-waker"],
+    "systemd": ["/opt/lab", "/etc/lab", "/etc/systemd/system/lab-server.service",
+                "/etc/systemd/system/lab-client.service"],
+    "none": ["/opt/lab", "/etc/lab"],
+}
+BASELINE_STEPS = {
+    "supervisord": "RUN apt-get update && apt-get install -y --no-install-recommends supervisor "
+                   "&& rm -rf /var/lib/apt/lists/*\n",
+    "systemd": "",
+    "none": "",
+}
+
+
+def baseline_cost(name: str, topo: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """The same content as a hand-written Dockerfile: build (no cache) and run to the first client success."""
+    build_s = 0.0
+    images = {}
+    for container in topo["containers"]:
+        context = workdir / f"baseline-{container}"
+        context.mkdir()
+        for path in BASELINE_FILES[topo["manager"]]:
+            target = context / path.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            docker("cp", f"{container}:{path}", str(target))
+        base = "lab-systemd:latest" if topo["manager"] == "systemd" else "lab-python:latest"
+        enable = "RUN systemctl enable lab-server.service lab-client.service\n" if topo["manager"] == "systemd" else ""
+        (context / "Dockerfile").write_text(
+            f"FROM {base}\n{BASELINE_STEPS[topo['manager']]}"
+            "RUN groupadd --system lab && useradd --system --gid lab --home-dir /opt/lab --shell /usr/sbin/nologin lab"
+            " && install -d -o lab -g lab -m 0750 /var/log/lab\n"
+            "COPY opt/ /opt/\nCOPY etc/ /etc/\n" + enable)
+        image = f"lab-baseline-{container}:latest"
+        started = time.monotonic()
+        sh("docker", "build", "--no-cache", "--label", BENCH_LABEL, "-t", image, str(context),
+           env=dict(os.environ, DOCKER_BUILDKIT="0"), timeout=900)
+        build_s += time.monotonic() - started
+        images[container] = image
+    remove_containers(topo)  # the Ansible-built ones: files copied, image committed
+    run = start_topology(topo, images, fresh=False)
+    stop_topology(topo)
+    progress(f"{name}: Dockerfile baseline build {build_s:.1f}s + run to first poll {run['client_s']:.2f}s")
+    return {"baseline_build_s": build_s, "baseline_run_to_client_s": run["client_s"],
+            "baseline_total_s": build_s + run["client_s"]}
+
+
+# --- running topologies from images -------------------------------------------------------------------------------
+
+def start_topology(topo: dict[str, Any], images: dict[str, str], fresh: bool = True) -> dict[str, float]:
+    """docker run every container; time to the server answering and to the client's first success."""
+    if fresh:
+        remove_containers(topo)
+    network = topo.get("network")
+    t0 = time.time()
+    for container, flags in topo["containers"].items():
+        port = ["-p", f"127.0.0.1:{topo['port']}:8080"] if container == topo["server"] else []
+        net = ["--network", network] if network else []
+        docker("run", "-d", "--name", container, "--hostname", container, "--label", BENCH_LABEL, *net, *port,
+               *flags, images[container])
+    started_at = min(stats.parse_ts(docker("inspect", "-f", "{{.State.StartedAt}}", c)[:23] + "Z")
+                     for c in topo["containers"])
+    wait_until(lambda: http_json(f"http://127.0.0.1:{topo['port']}/healthz"), 60, "server answer")
+    t_server = time.time()
+    t_client = wait_until(lambda: stats.first_event_after(
+        container_events(topo["client"], "/var/log/lab/client.log"), "poll_ok", t0), 60, "client success", 0.05)
+    return {"server_s": t_server - t0, "client_s": t_client - t0, "client_from_started_at_s": t_client - started_at}
+
+
+def remove_containers(topo: dict[str, Any]) -> None:
+    sh("docker", "rm", "-f", *topo["containers"], check=False)
+
+
+def stop_topology(topo: dict[str, Any]) -> dict[str, Any]:
+    started = time.monotonic()
+    threads = [threading.Thread(target=sh, args=("docker", "stop", "-t", "10", c), kwargs={"check": False})
+               for c in topo["containers"]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    took = time.monotonic() - started
+    result: dict[str, Any] = {"stop_s": took, "exit_codes": {}, "services": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for container in topo["containers"]:
+            result["exit_codes"][container] = int(docker("inspect", "-f", "{{.State.ExitCode}}", container))
+            for service in ("server", "client"):
+                dest = Path(tmp) / f"{container}-{service}.log"
+                if sh("docker", "cp", f"{container}:/var/log/lab/{service}.log", str(dest), check=False).returncode:
+                    continue
+                events = stats.parse_json_lines(dest.read_text())
+                last = [e["event"] for e in events if e.get("event") in ("started", "stopping", "stopped")][-2:]
+                result["services"][f"{container}/{service}"] = {
+                    "got_sigterm": last[:1] == ["stopping"] and "SIGTERM" in json.dumps(events[-3:]),
+                    "exited_cleanly": last == ["stopping", "stopped"]}
+    remove_containers(topo)
+    return result
+
+
+def service_pid(container: str, role: str) -> int | None:
+    for row in stats.parse_ps(docker("exec", container, "ps", "-eo", "user=,pid=,rss=,args=")):
+        if stats.role_of(row["args"]) == role:
+            return row["pid"]
+    return None
+
+
+def processes(container: str) -> list[dict]:
+    rows = stats.parse_ps(docker("exec", container, "ps", "-eo", "user=,pid=,rss=,args="))
+    return [row for row in rows if not row["args"].startswith("ps ")]
+
+
+def container_mem_mib(containers: list[str]) -> dict[str, float]:
+    out = docker("stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}", *containers)
+    return {line.split("\t")[0]: stats.parse_docker_stats_mem(line.split("\t")[1]) for line in out.splitlines()}
+
+
+def probe(container: str, *args: str, timeout: float = 300) -> dict:
+    return json.loads(sh("docker", "exec", "-i", container, "python3", "-", *args, stdin=PROBE,
+                         timeout=timeout).stdout)
+
+
+# --- measurements per topology ------------------------------------------------------------------------------------
+
+def measure_recovery(topo: dict[str, Any], role: str, runs: int) -> list[float]:
+    """kill -9 the service; seconds until it serves again (server) or polls again (client)."""
+    times = []
+    container = topo["server"] if role == "server" else topo["client"]
+    for _ in range(runs):
+        t0 = time.time()
+        if topo["manager"] == "none":
+            # The service is PID 1: a crash is its death seen from the host, then Docker's restart policy.
+            host_pid = docker("inspect", "-f", "{{.State.Pid}}", container)
+            sh("kill", "-9", host_pid)
+        else:
+            pid = wait_until(lambda c=container: service_pid(c, role), 10, f"{role} pid", 0.05)
+            docker("exec", container, "kill", "-9", str(pid))
+        if role == "server":
+            # A server answering with an uptime shorter than the time since the kill is the new one
+            # (in split the server is PID 1 of its container, so its pid does not change).
+            def restarted(start: float = t0) -> bool:
+                body = http_json(f"http://127.0.0.1:{topo['port']}/", 0.5)
+                return bool(body) and body["uptime_s"] < time.time() - start
+            wait_until(restarted, 30, "server back", 0.005)
+            times.append(time.time() - t0)
+        else:
+            def polled_again(c: str = container, start: float = t0) -> float | None:
+                events = container_events(c, "/var/log/lab/client.log")
+                restarted = stats.first_event_after(events, "started", start)
+                return restarted and stats.first_event_after(events, "poll_ok", restarted)
+            times.append(wait_until(polled_again, 30, "client polling again", 0.05) - t0)
+        # Let the restarted service settle so the next kill is not a start-up kill.
+        time.sleep(1.2)
+    return times
+
+
+def posture(topo: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for container in topo["containers"]:
+        info = json.loads(docker("inspect", container))[0]
+        host = info["HostConfig"]
+        procs = {}
+        for row in processes(container):
+            role = stats.role_of(str(row["args"]))
+            if role:
+                status = read_file(container, f"/proc/{row['pid']}/status")
+                procs[role] = {"user": row["user"], **stats.status_capabilities(status)}
+        out[container] = {
+            "privileged": host["Privileged"], "cap_add": host.get("CapAdd") or [],
+            "cap_drop": host.get("CapDrop") or [],
+            "security_opt": host.get("SecurityOpt") or [], "readonly_rootfs": host["ReadonlyRootfs"],
+            "cgroupns": host.get("CgroupnsMode"), "memory_limit": host.get("Memory", 0),
+            "pids_limit": host.get("PidsLimit") or 0, "restart_policy": host["RestartPolicy"]["Name"] or "no",
+            "healthcheck": bool(info["Config"].get("Healthcheck")), "user": info["Config"].get("User") or "root",
+            "host_bind_mounts": [m["Source"] for m in info["Mounts"] if m["Type"] == "bind"],
+            "processes": procs,
+        }
+    return out
+
+
+def log_streams(topo: dict[str, Any]) -> dict[str, Any]:
+    """Where each service's lines can be read, and whether one place mixes them."""
+    docker_logs = {c: sh("docker", "logs", c, check=False) for c in topo["containers"]}
+    found = {}
+    for container, result in docker_logs.items():
+        text = result.stdout + result.stderr
+        found[container] = {"server_lines": text.count('"event":"request"'), "client_lines": text.count('"poll_ok"')}
+    mixed = any(v["server_lines"] and v["client_lines"] for v in found.values())
+    commands = {"supervisord": ["docker exec C supervisorctl tail lab-server",
+                                "docker exec C supervisorctl tail lab-client"],
+                "systemd": ["docker exec C journalctl -u lab-server", "docker exec C journalctl -u lab-client"],
+                "none": ["docker logs lab-split-server", "docker logs lab-split-client"]}[topo["manager"]]
+    if topo["manager"] == "supervisord":
+        files = docker("exec", topo["server"], "ls", "/var/log/supervisor")
+        separate = "lab-server.log" in files and "lab-client.log" in files
+    elif topo["manager"] == "systemd":
+        server_unit = docker("exec", topo["server"], "journalctl", "-u", "lab-server", "-o", "cat", "--no-pager")
+        separate = '"poll_ok"' not in server_unit and '"event":"request"' in server_unit
+    else:
+        separate = not mixed and all(v["server_lines"] or v["client_lines"] for v in found.values())
+    return {"docker_logs": found, "docker_logs_mixes_services": mixed, "streams_separate": separate,
+            "commands_per_service": 1, "commands": commands}
+
+
+def scale_clients(name: str, topo: dict[str, Any], images: dict[str, str], extra: int = 2) -> dict[str, Any]:
+    """Two more clients against the one server: cost in memory, and whether they all succeed."""
+    if topo["manager"] == "none":
+        names = [f"lab-split-client-{i}" for i in range(2, 2 + extra)]
+        t0 = time.time()
+        for container in names:
+            docker("run", "-d", "--name", container, "--hostname", container, "--label", BENCH_LABEL,
+                   "--network", topo["network"], "--restart", "unless-stopped", images[topo["client"]])
+        for container in names:
+            wait_until(lambda c=container: stats.first_event_after(
+                container_events(c, "/var/log/lab/client.log"), "poll_ok", t0), 30, "extra client success", 0.1)
+        time.sleep(1)
+        mem = container_mem_mib(names)
+        sh("docker", "rm", "-f", *names, check=False)
+        return {"extra_clients": extra, "added_mib": sum(mem.values()), "per_client_mib": sum(mem.values()) / extra,
+                "added_containers": extra}
+    before = container_mem_mib([topo["client"]])[topo["client"]]
+    for i in range(extra):
+        docker("exec", "-d", topo["client"], "setpriv", "--reuid=lab", "--regid=lab", "--init-groups",
+               "python3", "/opt/lab/client.py", "--url", topo["url"], "--log-file", f"/var/log/lab/client-extra{i}.log")
+    for i in range(extra):
+        wait_until(lambda i=i: stats.first_event_after(container_events(
+            topo["client"], f"/var/log/lab/client-extra{i}.log"), "poll_ok", 0), 30, "extra client success", 0.1)
+    time.sleep(1)
+    after = container_mem_mib([topo["client"]])[topo["client"]]
+    docker("exec", topo["client"], "pkill", "-f", "client-extra")
+    return {"extra_clients": extra, "added_mib": after - before, "per_client_mib": (after - before) / extra,
+            "added_containers": 0}
+
+
+def measure_topology(name: str, topo: dict[str, Any], images: dict[str, str], args: argparse.Namespace) -> dict:
+    result: dict[str, Any] = {"containers": len(topo["containers"]), "manager": topo["manager"]}
+    result["image_mib"] = {c: int(docker("image", "inspect", "-f", "{{.Size}}", img)) / 2**20
+                           for c, img in images.items()}
+    # The engine's own floor: docker run of a container that does nothing.
+    floor = []
+    for _ in range(args.runs):
+        t0 = time.monotonic()
+        docker("run", "--rm", "--label", BENCH_LABEL, "--entrypoint", "/bin/true", images[topo["server"]])
+        floor.append(time.monotonic() - t0)
+    result["docker_run_floor_s"] = stats.summarize(floor)
+    starts = []
+    for i in range(args.runs):
+        starts.append(start_topology(topo, images))
+        progress(f"{name}: start {i + 1}/{args.runs}: server {starts[-1]['server_s']:.2f}s, "
+                 f"client's first success {starts[-1]['client_s']:.2f}s")
+    result["startup"] = {key: stats.summarize([s[key] for s in starts]) for key in starts[0]}
+    result["startup_raw"] = starts
+
+    time.sleep(3)  # idle: start-up work done, polls every 5 s
+    result["memory_idle_mib"] = container_mem_mib(list(topo["containers"]))
+    result["processes"] = {c: processes(c) for c in topo["containers"]}
+
+    progress(f"{name}: latency, {args.requests} requests with the client's code")
+    lat = probe(topo["client"], "latency", topo["url"], str(args.requests))
+    result["latency_ms"] = {**stats.summarize(lat["latency_ms"]), "failures": lat["failures"]}
+    result["latency_raw"] = lat["latency_ms"]
+
+    progress(f"{name}: throughput, {args.threads} concurrent clients for {args.load_seconds}s")
+    sampled: dict[str, Any] = {}
+    sampler = threading.Timer(args.load_seconds / 2, lambda: sampled.update(
+        mem=container_mem_mib(list(topo["containers"])), rss=processes(topo["server"])))
+    sampler.start()
+    lab = probe(topo["client"], "load", topo["url"], str(args.threads), str(args.load_seconds))
+    sampler.join()
+    docker("exec", "-d", topo["server"], "python3", "-c", MINIMAL_SERVER)
+    minimal_url = topo["url"].replace(":8080/", ":8081/")
+    wait_until(lambda: sh("docker", "exec", topo["client"], "python3", "/opt/lab/client.py", "--once", "--url",
+                          minimal_url, check=False).returncode == 0, 20, "minimal server", 0.1)
+    ref = probe(topo["client"], "load", minimal_url, str(args.threads), str(args.load_seconds))
+    docker("exec", topo["server"], "pkill", "-f", "ThreadingHTTPServer")
+    result["throughput"] = {
+        "lab_rps": lab["rps"], "minimal_rps": ref["rps"], "ratio_to_minimal": stats.ratio(lab["rps"], ref["rps"]),
+        "lab_latency_ms": stats.summarize(lab["latency_ms"]), "minimal_latency_ms": stats.summarize(ref["latency_ms"]),
+        "lab_failures": lab["failures"], "threads": args.threads, "seconds": args.load_seconds}
+    result["memory_load_mib"] = sampled.get("mem", {})
+    result["processes_under_load"] = sampled.get("rss", [])
+
+    progress(f"{name}: recovery after kill -9, {args.runs} times each")
+    result["recovery_s"] = {role: stats.summarize(times := measure_recovery(topo, role, args.runs)) | {"raw": times}
+                            for role in ("server", "client")}
+    progress(f"{name}: scale, two more clients")
+    result["scale"] = scale_clients(name, topo, images)
+    result["posture"] = posture(topo)
+    result["logs"] = log_streams(topo)
+    progress(f"{name}: docker stop")
+    result["stop"] = stop_topology(topo)
+    return result
+
+
+def machine() -> dict[str, Any]:
+    info = json.loads(docker("info", "--format", "{{json .}}"))
+    return {"cores": os.cpu_count(), "kernel": platform.release(), "engine": info.get("ServerVersion"),
+            "storage_driver": info.get("Driver"), "cgroup_version": info.get("CgroupVersion"),
+            "cgroup_driver": info.get("CgroupDriver"), "base_image": os.environ.get("LAB_BASE_IMAGE", "ubuntu:22.04"),
+            "systemd_mode": "privileged" if systemd_privileged() else "least-privilege",
+            "systemd_mode_reason": os.environ.get("LAB_SYSTEMD_MODE_REASON", "set by LAB_SYSTEMD_PRIVILEGED")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="repetitions of each timing (default 5)")
+    parser.add_argument("--requests", type=int, default=1000, help="sequential requests for latency (default 1000)")
+    parser.add_argument("--threads", type=int, default=20, help="concurrent clients for throughput (default 20)")
+    parser.add_argument("--load-seconds", type=float, default=5.0, help="seconds of load (default 5)")
+    parser.add_argument("--out", type=Path, default=ROOT / "results", help="results directory")
+    parser.add_argument("--only", nargs="*", choices=["single", "systemd", "split"], help="topologies to measure")
+    args = parser.parse_args(argv)
+    if shutil.which("docker") is None or sh("docker", "info", check=False).returncode:
+        print("bench: error: no Docker engine answers; run scripts/lab bench, which starts one", file=sys.stderr)
+        return 2
+
+    started = time.time()
+    out_dir = args.out / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    results: dict[str, Any] = {"machine": machine(), "settings": vars(args) | {"out": str(args.out)},
+                               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "topologies": {}}
+    chosen = {k: v for k, v in topologies().items() if not args.only or k in args.only}
+    remove_lab_containers()
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            images = {}
+            for name, topo in chosen.items():
+                progress(f"{name}: deploying with the lab's roles")
+                cost = deploy_cost(name, topo)
+                results["topologies"][name] = {"deploy": cost}
+                for container in topo["containers"]:
+                    images[container] = f"lab-bench-{container}:latest"
+                    docker("commit", "--change", f"LABEL {BENCH_LABEL}", container, images[container])
+                cost.update(baseline_cost(name, topo, Path(tmp)))
+                cost["converge_to_baseline_ratio"] = stats.ratio(cost["converge_cold_s"], cost["baseline_total_s"])
+            for name, topo in chosen.items():
+                topo_images = {c: images[c] for c in topo["containers"]}
+                results["topologies"][name].update(measure_topology(name, topo, topo_images, args))
+        finally:
+            remove_lab_containers()
+            networks = docker("network", "ls", "-q", "--filter", f"label={LABEL}").split()
+            if networks:
+                sh("docker", "network", "rm", *networks, check=False)
+            leftover = docker("images", "-q", "--filter", f"label={BENCH_LABEL}").split()
+            if leftover:
+                sh("docker", "rmi", "-f", *set(leftover), check=False)
+    results["duration_s"] = time.time() - started
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2))
+    progress(f"results in {out_dir}/results.json ({results['duration_s']:.0f}s)")
+    from benchmark import report  # matplotlib is imported only once there is something to draw
+
+    report.write(results, out_dir)
+    progress(f"report in {out_dir}/report.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""The server down for 30 s (stopped, not killed): the client logs failures with reasons, never
+exits, and succeeds again within one poll interval (5 s) of the server's return."""
+
+from __future__ import annotations
+
+import time
+
+from tests.faults.conftest import CLIENT_LOG, poll_until, sh
+
+OUTAGE_S = 30
+INTERVAL_S = 5
+
+
+def stop_server(topology) -> None:
+    if topology.manager == "supervisord":
+        sh("docker", "exec", topology.server, "supervisorctl", "stop", "lab-server")
+    elif topology.manager == "systemd":
+        sh("docker", "exec", topology.server, "systemctl", "stop", "lab-server")
+    else:
+        sh("docker", "stop", topology.server)
+
+
+def start_server(topology) -> None:
+    if topology.manager == "supervisord":
+        sh("docker", "exec", topology.server, "supervisorctl", "start", "lab-server")
+    elif topology.manager == "systemd":
+        sh("docker", "exec", topology.server, "systemctl", "start", "lab-server")
+    else:
+        sh("docker", "start", topology.server)
+
+
+def client_identity(topology) -> str:
+    """The client process, or in split the client container's start, which a crash would change."""
+    if topology.manager == "none":
+        return sh("docker", "inspect", "-f", "{{.State.StartedAt}} {{.RestartCount}}", topology.client)
+    return str(topology.service_pid("client"))
+
+
+def test_client_survives_a_30s_outage_and_recovers_within_an_interval(topology):
+    before = client_identity(topology)
+    stopped_at = time.time()
+    stop_server(topology)
+    try:
+        # The outage itself: 30 s during which the client must keep running.
+        end = time.monotonic() + OUTAGE_S
+        while time.monotonic() < end:
+            assert client_identity(topology) == before, "the client exited during the outage"
+            time.sleep(1)
+    finally:
+        start_server(topology)
+    back_at = poll_until(lambda: topology.health(0.5) and time.time(), 60, "the server back")
+    failures = [e for e in topology.events(topology.client, CLIENT_LOG)
+                if e.get("event") == "poll_failed" and e["ts"] >= time.strftime("%Y-%m-%dT%H:%M:%S",
+                                                                                  time.gmtime(stopped_at))]
+    assert failures, "no failure logged while the server was down"
+    reasons = {e["reason"] for e in failures}
+    assert reasons <= {"refused", "unreachable", "dns", "timeout", "closed"}, reasons
+    assert all(e["detail"] for e in failures), "every failure names its cause"
+    poll_until(lambda: topology.client_ok_after(back_at), INTERVAL_S + 2, "a success within one interval")
+    assert client_identity(topology) == before, "the client restarted instead of riding out the outage"

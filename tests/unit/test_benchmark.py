@@ -1,0 +1,131 @@
+"""The benchmark's parsing, statistics and verdicts, on inputs captured from real lab containers.
+
+Timings themselves are never asserted: the machines are noisy, and the benchmark reports ratios.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmark import report, stats
+from tests.conftest import ROOT
+
+DATA = Path(__file__).parent / "data"
+SAMPLE = ROOT / "results" / "sample" / "results.json"
+
+
+def test_percentile_nearest_rank():
+    values = list(range(1, 101))
+    assert (stats.percentile(values, 50), stats.percentile(values, 95), stats.percentile(values, 99)) == (50, 95, 99)
+    assert stats.percentile([7.0], 99) == 7.0
+
+
+def test_percentile_of_nothing_is_an_error():
+    with pytest.raises(ValueError, match="no values"):
+        stats.percentile([], 50)
+
+
+def test_summarize_reports_run_count():
+    summary = stats.summarize([0.3, 0.1, 0.2, 0.4, 0.5])
+    assert summary == {"n": 5, "median": 0.3, "p95": 0.5, "p99": 0.5, "min": 0.1, "max": 0.5}
+    assert stats.summarize([]) == {"n": 0}
+
+
+@pytest.mark.parametrize(("text", "mib"), [("49.61MiB", 49.61), ("512KiB", 0.5), ("1.5GiB", 1536.0),
+                                           ("1048576B", 1.0)])
+def test_parse_size(text, mib):
+    assert stats.parse_size_mib(text) == pytest.approx(mib)
+
+
+def test_parse_size_rejects_garbage():
+    with pytest.raises(ValueError, match="not a size"):
+        stats.parse_size_mib("lots")
+
+
+def test_docker_stats_line_captured_from_a_lab_container():
+    name, usage = (DATA / "docker-stats.txt").read_text().strip().split("\t")
+    assert name.startswith("lab-")
+    assert 1 < stats.parse_docker_stats_mem(usage) < 1024
+
+
+def test_ps_from_the_systemd_container_finds_manager_and_services():
+    rows = stats.parse_ps((DATA / "ps-systemd.txt").read_text())
+    roles = {stats.role_of(str(row["args"])): row for row in rows}
+    assert roles["systemd"]["pid"] == 1 and roles["systemd"]["user"] == "root"
+    assert roles["client"]["user"] == "lab"
+    assert all(row["rss_mib"] > 0 for row in rows)
+    assert stats.role_of("/lib/systemd/systemd-journald") is None
+
+
+def test_ps_from_the_single_container_finds_supervisord_and_services():
+    rows = stats.parse_ps((DATA / "ps-single.txt").read_text())
+    roles = {stats.role_of(str(row["args"])) for row in rows}
+    assert {"supervisord", "server", "client"} <= roles
+
+
+def test_client_log_lines_and_first_event():
+    events = stats.parse_json_lines((DATA / "client-log.txt").read_text() + "\nnot json\n{broken\n")
+    assert [e["event"] for e in events] == ["poll_ok"] * 3
+    first = stats.parse_ts(events[0]["ts"])
+    assert stats.first_event_after(events, "poll_ok", first) == first
+    assert stats.first_event_after(events, "poll_ok", first + 0.001) == stats.parse_ts(events[1]["ts"])
+    assert stats.first_event_after(events, "poll_ok", first, server_hostname="elsewhere") is None
+
+
+def test_capabilities_of_the_hardened_server_unit_are_empty():
+    caps = stats.status_capabilities((DATA / "proc-status-server.txt").read_text())
+    assert caps == {"CapPrm": 0, "CapEff": 0, "CapBnd": 0}
+
+
+def test_capabilities_count_bits():
+    assert stats.status_capabilities("CapEff:\t00000000a80425fb\n")["CapEff"] == 14  # Docker's default set
+
+
+@pytest.fixture(scope="module")
+def sample() -> dict:
+    return json.loads(SAMPLE.read_text())
+
+
+def test_sample_is_a_full_run(sample):
+    assert set(sample["topologies"]) == {"single", "systemd", "split"}
+    assert sample["settings"]["runs"] >= 5 and sample["settings"]["requests"] >= 1000
+    for topo in sample["topologies"].values():
+        assert topo["startup"]["client_s"]["n"] == sample["settings"]["runs"]
+        assert topo["latency_ms"]["n"] + topo["latency_ms"]["failures"] == sample["settings"]["requests"]
+
+
+def test_every_claim_gets_a_verdict(sample):
+    rows = report.verdicts(sample)
+    assert [claim for claim, *_ in rows] == [claim for claim, _ in report.CLAIMS]
+    for claim, measured, method, verdict in rows:
+        assert "not measured" not in measured + method + verdict, claim
+        assert verdict.split(":")[0].split(",")[0] in ("holds", "does not hold", "depends", "holds in part",
+                                                        "not tested here"), verdict
+
+
+def test_memory_verdict_follows_the_figures(sample):
+    single = report.total_idle_mib(sample["topologies"]["single"])
+    split = report.total_idle_mib(sample["topologies"]["split"])
+    verdict = dict((c, v) for c, _, _, v in report.verdicts(sample))["One container uses less memory than two"]
+    assert verdict.startswith("holds") == (single < split)
+
+
+def test_posture_checks_read_docker_inspect(sample):
+    checks, table = report.posture_table(sample)
+    privileged = sample["topologies"]["systemd"]["posture"]["lab-systemd"]["privileged"]
+    assert table["systemd"]["5.4 not privileged"] is (not privileged)
+    assert table["systemd"]["5.5/5.17 no host paths mounted"] is False  # /sys/fs/cgroup
+    assert len(checks) == len(table["split"])
+
+
+def test_report_renders_with_charts(sample, tmp_path):
+    path = report.write(sample, tmp_path)
+    text = path.read_text()
+    for heading in ("## Verdicts on the research notes", "## Privilege posture", "## Targets"):
+        assert heading in text
+    for chart in ("memory.png", "startup.png", "latency.png", "recovery.png"):
+        assert (tmp_path / chart).stat().st_size > 1000, chart
+        assert f"]({chart})" in text
