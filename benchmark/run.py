@@ -310,10 +310,12 @@ def posture(topo: dict[str, Any]) -> dict[str, Any]:
             "privileged": host["Privileged"], "cap_add": host.get("CapAdd") or [],
             "cap_drop": host.get("CapDrop") or [],
             "security_opt": host.get("SecurityOpt") or [], "readonly_rootfs": host["ReadonlyRootfs"],
+            "apparmor_profile": info.get("AppArmorProfile") or "none (not enabled on this engine)",
             "cgroupns": host.get("CgroupnsMode"), "memory_limit": host.get("Memory", 0),
             "pids_limit": host.get("PidsLimit") or 0, "restart_policy": host["RestartPolicy"]["Name"] or "no",
             "healthcheck": bool(info["Config"].get("Healthcheck")), "user": info["Config"].get("User") or "root",
             "host_bind_mounts": [m["Source"] for m in info["Mounts"] if m["Type"] == "bind"],
+            "writable_host_mounts": [m["Source"] for m in info["Mounts"] if m["Type"] == "bind" and m["RW"]],
             "processes": procs,
         }
     return out

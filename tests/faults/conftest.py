@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
+import sys
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from benchmark import stats
+from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_LOG = "/var/log/lab/client.log"
@@ -30,15 +31,7 @@ def sh(*args: str, check: bool = True, timeout: float = 120) -> str:
     return result.stdout.strip()
 
 
-def poll_until(check, deadline_s: float, what: str, step_s: float = 0.05):
-    end = time.monotonic() + deadline_s
-    last = None
-    while time.monotonic() < end:
-        last = check()
-        if last:
-            return last
-        time.sleep(step_s)
-    pytest.fail(f"no {what} within {deadline_s}s (last: {last!r})")
+poll_until = wait_for
 
 
 @dataclass
@@ -79,6 +72,16 @@ class Topology:
             pid = poll_until(lambda: self.service_pid(role), 10, f"{role} process")
             sh("docker", "exec", container, "kill", "-9", str(pid))
 
+    def control(self, role: str, action: str) -> None:
+        """start, stop or restart a service through whatever runs it (in split, its container)."""
+        container = self.server if role == "server" else self.client
+        if self.manager == "supervisord":
+            sh("docker", "exec", container, "supervisorctl", action, f"lab-{role}")
+        elif self.manager == "systemd":
+            sh("docker", "exec", container, "systemctl", action, f"lab-{role}")
+        else:
+            sh("docker", action, container, timeout=60)
+
     def manager_state(self, role: str) -> str:
         container = self.server if role == "server" else self.client
         if self.manager == "supervisord":
@@ -89,7 +92,8 @@ class Topology:
 
 
 def load_topologies() -> list[Topology]:
-    inventory = json.loads(sh("ansible-inventory", "-i", str(ROOT / "inventory/lab/hosts.yml"), "--list"))
+    ansible_inventory = str(Path(sys.executable).with_name("ansible-inventory"))
+    inventory = json.loads(sh(ansible_inventory, "-i", str(ROOT / "inventory/lab/hosts.yml"), "--list"))
     hostvars = inventory["_meta"]["hostvars"]
     found = []
     for group in ("lab_supervisord_hosts", "lab_systemd_hosts", "lab_split_hosts"):

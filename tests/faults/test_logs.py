@@ -8,15 +8,6 @@ from benchmark import stats
 from tests.faults.conftest import CLIENT_LOG, poll_until, sh
 
 
-def restart_client(topology) -> None:
-    if topology.manager == "supervisord":
-        sh("docker", "exec", topology.client, "supervisorctl", "restart", "lab-client")
-    elif topology.manager == "systemd":
-        sh("docker", "exec", topology.client, "systemctl", "restart", "lab-client")
-    else:
-        sh("docker", "restart", topology.client)
-
-
 def gaps(events: list[dict]) -> list[str]:
     """Within one client process (between 'started' lines) every poll adds one to ok+failed."""
     found, last = [], None
@@ -33,7 +24,7 @@ def gaps(events: list[dict]) -> list[str]:
 
 def test_no_line_lost_across_restart_and_rotation(topology):
     restarted_at = time.time()
-    restart_client(topology)
+    topology.control("client", "restart")
     poll_until(lambda: topology.client_ok_after(restarted_at), 30, "a success after the client restart")
     sh("docker", "exec", topology.client, "mv", CLIENT_LOG, CLIENT_LOG + ".1")
     rotated_at = time.time()

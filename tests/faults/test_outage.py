@@ -11,24 +11,6 @@ OUTAGE_S = 30
 INTERVAL_S = 5
 
 
-def stop_server(topology) -> None:
-    if topology.manager == "supervisord":
-        sh("docker", "exec", topology.server, "supervisorctl", "stop", "lab-server")
-    elif topology.manager == "systemd":
-        sh("docker", "exec", topology.server, "systemctl", "stop", "lab-server")
-    else:
-        sh("docker", "stop", topology.server)
-
-
-def start_server(topology) -> None:
-    if topology.manager == "supervisord":
-        sh("docker", "exec", topology.server, "supervisorctl", "start", "lab-server")
-    elif topology.manager == "systemd":
-        sh("docker", "exec", topology.server, "systemctl", "start", "lab-server")
-    else:
-        sh("docker", "start", topology.server)
-
-
 def client_identity(topology) -> str:
     """The client process, or in split the client container's start, which a crash would change."""
     if topology.manager == "none":
@@ -39,7 +21,7 @@ def client_identity(topology) -> str:
 def test_client_survives_a_30s_outage_and_recovers_within_an_interval(topology):
     before = client_identity(topology)
     stopped_at = time.time()
-    stop_server(topology)
+    topology.control("server", "stop")
     try:
         # The outage itself: 30 s during which the client must keep running.
         end = time.monotonic() + OUTAGE_S
@@ -47,7 +29,7 @@ def test_client_survives_a_30s_outage_and_recovers_within_an_interval(topology):
             assert client_identity(topology) == before, "the client exited during the outage"
             time.sleep(1)
     finally:
-        start_server(topology)
+        topology.control("server", "start")
     back_at = poll_until(lambda: topology.health(0.5) and time.time(), 60, "the server back")
     failures = [e for e in topology.events(topology.client, CLIENT_LOG)
                 if e.get("event") == "poll_failed" and e["ts"] >= time.strftime("%Y-%m-%dT%H:%M:%S",

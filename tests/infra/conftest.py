@@ -5,14 +5,16 @@ lab_topology, lab_client_url)."""
 
 from __future__ import annotations
 
+import functools
 import json
-import time
 from urllib.parse import urlsplit
 
-import pytest
+from tests.conftest import wait_for
 
 CLIENT_LOG = "/var/log/lab/client.log"
 SCRIPTS = {"lab-server": "server.py", "lab-client": "client.py"}
+# Each check runs commands in a container: poll twice a second.
+poll_until = functools.partial(wait_for, step_s=0.5)
 
 
 def host_vars(host) -> dict:
@@ -29,18 +31,6 @@ def expected_server_hostname(host) -> str:
 def client_events(host, event: str) -> list[dict]:
     text = host.file(CLIENT_LOG).content_string if host.file(CLIENT_LOG).exists else ""
     return [line for line in map(json.loads, text.splitlines()) if line.get("event") == event]
-
-
-def poll_until(check, deadline_s: float, what: str, step_s: float = 0.5):
-    """Call check() until it returns something truthy; fail with `what` at the deadline."""
-    end = time.monotonic() + deadline_s
-    result = None
-    while time.monotonic() < end:
-        result = check()
-        if result:
-            return result
-        time.sleep(step_s)
-    pytest.fail(f"no {what} within {deadline_s}s (last: {result!r})")
 
 
 def service_pids(host, service: str) -> list[int]:
