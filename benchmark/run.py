@@ -285,11 +285,8 @@ def measure_recovery(topo: dict[str, Any], role: str, runs: int) -> list[float]:
             wait_until(restarted, 30, "server back", 0.005)
             times.append(time.time() - t0)
         else:
-            def polled_again(c: str = container, start: float = t0) -> float | None:
-                events = container_events(c, "/var/log/lab/client.log")
-                restarted = stats.first_event_after(events, "started", start)
-                return restarted and stats.first_event_after(events, "poll_ok", restarted)
-            times.append(wait_until(polled_again, 30, "client polling again", 0.05) - t0)
+            times.append(wait_until(lambda c=container, start=t0: stats.first_poll_of_restarted_client(
+                container_events(c, "/var/log/lab/client.log"), start), 30, "client polling again", 0.05) - t0)
         # Let the restarted service settle so the next kill is not a start-up kill.
         time.sleep(1.2)
     return times

@@ -98,6 +98,12 @@ def first_event_after(events: list[dict], name: str, after: float, **match: obje
     return None
 
 
+def first_poll_of_restarted_client(events: list[dict], since: float) -> float | None:
+    """Epoch time of the first success logged by a client process that started at or after `since`."""
+    restarted = first_event_after(events, "started", since)
+    return None if restarted is None else first_event_after(events, "poll_ok", restarted)
+
+
 def status_capabilities(status_text: str) -> dict[str, int]:
     """CapEff/CapPrm/CapBnd from /proc/<pid>/status -> the number of capabilities in each set."""
     caps = {}

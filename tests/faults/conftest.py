@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmark import run as bench
 from benchmark import stats
 from tests.conftest import wait_for
 
@@ -55,17 +56,16 @@ class Topology:
     def client_ok_after(self, when: float) -> float | None:
         return stats.first_event_after(self.events(self.client, CLIENT_LOG), "poll_ok", when)
 
+    def container(self, role: str) -> str:
+        return self.server if role == "server" else self.client
+
     def service_pid(self, role: str) -> int | None:
-        container = self.server if role == "server" else self.client
-        for row in stats.parse_ps(sh("docker", "exec", container, "ps", "-eo", "user=,pid=,rss=,args=")):
-            if stats.role_of(str(row["args"])) == role:
-                return int(row["pid"])
-        return None
+        return bench.service_pid(self.container(role), role)
 
     def kill9(self, role: str) -> None:
         """A crash: SIGKILL to the service's process. In split the service is PID 1 of its container,
         which the kernel shields from signals sent inside it, so it is killed from the host."""
-        container = self.server if role == "server" else self.client
+        container = self.container(role)
         if self.manager == "none":
             sh("kill", "-9", sh("docker", "inspect", "-f", "{{.State.Pid}}", container))
         else:
@@ -74,7 +74,7 @@ class Topology:
 
     def control(self, role: str, action: str) -> None:
         """start, stop or restart a service through whatever runs it (in split, its container)."""
-        container = self.server if role == "server" else self.client
+        container = self.container(role)
         if self.manager == "supervisord":
             sh("docker", "exec", container, "supervisorctl", action, f"lab-{role}")
         elif self.manager == "systemd":
@@ -83,7 +83,7 @@ class Topology:
             sh("docker", action, container, timeout=60)
 
     def manager_state(self, role: str) -> str:
-        container = self.server if role == "server" else self.client
+        container = self.container(role)
         if self.manager == "supervisord":
             return sh("docker", "exec", container, "supervisorctl", "status", f"lab-{role}", check=False)
         if self.manager == "systemd":

@@ -26,10 +26,8 @@ def test_three_kills_in_a_row_recover(topology, role):
                        30, f"a restarted server after kill {attempt}")
             poll_until(lambda t=killed_at: topology.client_ok_after(t), 30, f"a client success after kill {attempt}")
         else:
-            def polled_again(t: float = killed_at) -> float | None:
-                events = topology.events(topology.client, CLIENT_LOG)
-                restarted = stats.first_event_after(events, "started", t)
-                return restarted and stats.first_event_after(events, "poll_ok", restarted)
-            poll_until(polled_again, 30, f"a restarted client polling after kill {attempt}")
+            poll_until(lambda t=killed_at: stats.first_poll_of_restarted_client(
+                topology.events(topology.client, CLIENT_LOG), t), 30,
+                f"a restarted client polling after kill {attempt}")
     poll_until(lambda: any(word in topology.manager_state(role) for word in ("RUNNING", "active", "running"))
                and "inactive" not in topology.manager_state(role), 30, f"{role} reported running by its manager")

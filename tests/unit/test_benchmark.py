@@ -129,3 +129,13 @@ def test_report_renders_with_charts(sample, tmp_path):
     for chart in ("memory.png", "startup.png", "latency.png", "recovery.png"):
         assert (tmp_path / chart).stat().st_size > 1000, chart
         assert f"]({chart})" in text
+
+
+def test_first_poll_of_restarted_client_skips_the_old_process():
+    lines = (DATA / "client-log.txt").read_text().splitlines()
+    old_ok, restart_ok = stats.parse_json_lines(lines[0])[0], stats.parse_json_lines(lines[2])[0]
+    started = {"ts": stats.parse_json_lines(lines[1])[0]["ts"], "event": "started"}
+    events = [old_ok, started, restart_ok]
+    since = stats.parse_ts(old_ok["ts"])
+    assert stats.first_poll_of_restarted_client(events, since) == stats.parse_ts(restart_ok["ts"])
+    assert stats.first_poll_of_restarted_client([old_ok], since) is None, "no restart, no answer"
