@@ -29,14 +29,18 @@ CLAIMS = [
 # CIS Docker Benchmark section 5, as far as docker inspect and /proc show it.
 POSTURE_CHECKS = [
     ("5.4 not privileged", lambda c: not c["privileged"]),
-    ("5.3 no capabilities added", lambda c: not c["cap_add"]),
+    # --privileged grants every capability and turns seccomp off without listing either.
+    ("5.3 no capabilities added", lambda c: not c["cap_add"] and not c["privileged"]),
+    ("5.3 all capabilities dropped", lambda c: "ALL" in [cap.upper() for cap in c["cap_drop"]]),
     ("5.5/5.17 no host paths mounted", lambda c: not c["host_bind_mounts"]),
     ("5.12 read-only root filesystem", lambda c: c["readonly_rootfs"]),
     ("5.10 memory limit", lambda c: c["memory_limit"] > 0),
     ("5.28 pids limit", lambda c: c["pids_limit"] > 0),
     ("5.25 no-new-privileges", lambda c: any("no-new-privileges" in s for s in c["security_opt"])),
-    ("5.21 default seccomp profile", lambda c: not any("seccomp=unconfined" in s for s in c["security_opt"])),
+    ("5.21 default seccomp profile", lambda c: not c["privileged"]
+     and not any("seccomp=unconfined" in s for s in c["security_opt"])),
     ("4.6/5.27 health check", lambda c: c["healthcheck"]),
+    ("4.1 container user is not root", lambda c: c["user"] not in ("", "root", "0")),
     ("4.1 services run as non-root", lambda c: all(p["user"] != "root" for r, p in c["processes"].items()
                                                    if r in ("server", "client"))),
 ]
@@ -61,13 +65,23 @@ def rss_by_role(topo: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+PRIVILEGED_DERIVED = "systemd --privileged (derived, not run)"
+
+
 def posture_table(results: dict[str, Any]) -> tuple[list[str], dict[str, dict[str, bool]]]:
-    """Per topology, each check passes only if every container of the topology passes it."""
+    """Per topology, each check passes only if every container of the topology passes it.
+
+    When the systemd topology ran in least-privilege mode (the engine refused --privileged), the
+    privileged recipe gets a column derived from it: the same container with privileged set.
+    """
     table: dict[str, dict[str, bool]] = {}
     for name, topo in results["topologies"].items():
         if "posture" not in topo:
             continue
         table[name] = {check: all(test(c) for c in topo["posture"].values()) for check, test in POSTURE_CHECKS}
+        if name == "systemd" and not any(c["privileged"] for c in topo["posture"].values()):
+            table[PRIVILEGED_DERIVED] = {check: all(test(c | {"privileged": True}) for c in topo["posture"].values())
+                                         for check, test in POSTURE_CHECKS}
     return [check for check, _ in POSTURE_CHECKS], table
 
 
@@ -137,7 +151,7 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:  # noq
                        "read-write" if c["host_bind_mounts"] else "does not hold")
         elif key == "ranking":
             checks, table = posture_table(results)
-            scores = {n: sum(v.values()) for n, v in table.items()}
+            scores = {n: sum(v.values()) for n, v in table.items() if n != PRIVILEGED_DERIVED}
             measured = ", ".join(f"{n}: {s}/{len(checks)} posture checks" for n, s in scores.items())
             method = "CIS Docker Benchmark section 5 checks from docker inspect and /proc/<pid>/status"
             order = sorted(scores, key=scores.get)
@@ -302,6 +316,12 @@ def markdown(results: dict[str, Any], pictures: list[str]) -> str:
     lines += ["", "## Privilege posture (CIS Docker Benchmark, section 5)", "",
               "| check | " + " | ".join(table) + " |", "|---|" + "---|" * len(table)]
     lines += [f"| {c} | " + " | ".join("pass" if table[n][c] else "**fail**" for n in table) + " |" for c in checks]
+    if PRIVILEGED_DERIVED in table:
+        lines += ["", f"'{PRIVILEGED_DERIVED}': this engine refused --privileged, so the privileged recipe "
+                  "did not run. "
+                  "The column is the least-privilege container's posture with --privileged added: it grants every "
+                  "capability and every host device and turns seccomp off, which the flags do not list. "
+                  "The least-privilege column shows the flag is not needed."]
     lines += ["", "## Targets", "", "| topology | target | measured |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in targets(results)]
     lines += ["", "Notes on the figures:",

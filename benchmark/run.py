@@ -61,6 +61,7 @@ def topologies() -> dict[str, dict[str, Any]]:
                     "containers": {"lab-systemd": systemd_flags}, "server": "lab-systemd", "client": "lab-systemd",
                     "url": "http://localhost:8080/"},
         "split": {"manager": "none", "group": "lab_split_hosts", "port": 18083, "network": "lab-split",
+                  # Replaced by the deployed containers' hardening flags (hardened_flags) once deployed.
                   "containers": {"lab-split-server": ["--restart", "unless-stopped"],
                                  "lab-split-client": ["--restart", "unless-stopped"]},
                   "server": "lab-split-server", "client": "lab-split-client", "url": "http://lab-split-server:8080/"},
@@ -128,7 +129,7 @@ def changed_total(recap: str) -> int:
 def remove_lab_containers() -> None:
     ids = docker("ps", "-aq", "--filter", f"label={LABEL}").split()
     if ids:
-        docker("rm", "-f", *ids)
+        docker("rm", "-fv", *ids)
 
 
 def deploy_cost(name: str, topo: dict[str, Any]) -> dict[str, Any]:
@@ -210,7 +211,25 @@ def start_topology(topo: dict[str, Any], images: dict[str, str], fresh: bool = T
 
 
 def remove_containers(topo: dict[str, Any]) -> None:
-    sh("docker", "rm", "-f", *topo["containers"], check=False)
+    sh("docker", "rm", "-fv", *topo["containers"], check=False)  # -v: the split containers' log volumes
+
+
+def hardened_flags(container: str) -> list[str]:
+    """The run flags lab_harden gave a deployed split container, to run its committed image the same way.
+    The health check, user and entrypoint travel in the image (docker commit keeps the container's config);
+    the log volume becomes an anonymous one, removed with the container."""
+    info = json.loads(docker("inspect", container))[0]
+    host = info["HostConfig"]
+    flags = ["--restart", host["RestartPolicy"]["Name"] or "no"]
+    flags += ["--read-only"] if host["ReadonlyRootfs"] else []
+    flags += [f"--cap-drop={cap}" for cap in host.get("CapDrop") or []]
+    flags += [f"--security-opt={opt}" for opt in host.get("SecurityOpt") or []]
+    flags += [f"--memory={host['Memory']}"] if host.get("Memory") else []
+    flags += [f"--pids-limit={host['PidsLimit']}"] if host.get("PidsLimit") else []
+    tmpfs = (host.get("Tmpfs") or {}).items()
+    flags += [f"--tmpfs={path}:{opts}" if opts else f"--tmpfs={path}" for path, opts in tmpfs]
+    flags += [f"--mount=type=volume,destination={m['Destination']}" for m in info["Mounts"] if m["Type"] == "volume"]
+    return flags
 
 
 def stop_topology(topo: dict[str, Any]) -> dict[str, Any]:
@@ -349,13 +368,13 @@ def scale_clients(name: str, topo: dict[str, Any], images: dict[str, str], extra
         t0 = time.time()
         for container in names:
             docker("run", "-d", "--name", container, "--hostname", container, "--label", BENCH_LABEL,
-                   "--network", topo["network"], "--restart", "unless-stopped", images[topo["client"]])
+                   "--network", topo["network"], *topo["containers"][topo["client"]], images[topo["client"]])
         for container in names:
             wait_until(lambda c=container: stats.first_event_after(
                 container_events(c, "/var/log/lab/client.log"), "poll_ok", t0), 30, "extra client success", 0.1)
         time.sleep(1)
         mem = container_mem_mib(names)
-        sh("docker", "rm", "-f", *names, check=False)
+        sh("docker", "rm", "-fv", *names, check=False)
         return {"extra_clients": extra, "added_mib": sum(mem.values()), "per_client_mib": sum(mem.values()) / extra,
                 "added_containers": extra}
     before = container_mem_mib([topo["client"]])[topo["client"]]
@@ -466,6 +485,8 @@ def main(argv: list[str] | None = None) -> int:
             for name, topo in chosen.items():
                 progress(f"{name}: deploying with the lab's roles")
                 cost = deploy_cost(name, topo)
+                if topo["manager"] == "none":
+                    topo["containers"] = {c: hardened_flags(c) for c in topo["containers"]}
                 results["topologies"][name] = {"deploy": cost}
                 for container in topo["containers"]:
                     images[container] = f"lab-bench-{container}:latest"

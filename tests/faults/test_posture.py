@@ -1,0 +1,47 @@
+"""The privilege posture of each deployed topology is what the README states (CIS Docker Benchmark,
+section 5, the checks of benchmark/report.py). A check the README says passes and no longer does is a
+regression; a check that passes while the README says it fails means the README is out of date."""
+
+from __future__ import annotations
+
+import re
+
+from benchmark import report
+from benchmark import run as bench
+from tests.faults.conftest import ROOT
+
+SECTION = "### Privilege posture"
+
+
+def readme_posture() -> dict[str, dict[str, bool]]:
+    """{column: {check: passes}} from the README's posture table."""
+    text = (ROOT / "README.md").read_text()
+    assert SECTION in text, f"README.md has no '{SECTION}' section"
+    rows = [line for line in text.split(SECTION, 1)[1].splitlines() if line.startswith("|")]
+    table = [[cell.strip() for cell in row.strip("|").split("|")] for row in rows
+             if not re.fullmatch(r"\|[-|]+\|", row.strip())]
+    header, body = table[0], table[1:]
+    return {column: {row[0]: {"yes": True, "no": False}[row[i]] for row in body}
+            for i, column in enumerate(header) if i}
+
+
+README = readme_posture()
+
+
+def test_posture_is_what_the_readme_states(topology):
+    measured = bench.posture({"containers": sorted({topology.server, topology.client})})
+    privileged = any(c["privileged"] for c in measured.values())
+    column = f"{topology.name} --privileged" if privileged else topology.name
+    assert column in README, f"the README's posture table has no '{column}' column"
+    got = {check: all(test(c) for c in measured.values()) for check, test in report.POSTURE_CHECKS}
+    stated = README[column]
+    assert set(stated) == set(got), f"README checks {sorted(stated)} differ from the measured {sorted(got)}"
+    regressed = [check for check in got if stated[check] and not got[check]]
+    assert not regressed, f"{column}: posture regressed from the README on {regressed}"
+    understated = [check for check in got if got[check] and not stated[check]]
+    assert not understated, f"{column}: now passes {understated}; update the README's posture table"
+    if topology.name == "systemd" and not privileged:
+        # The privileged column is derived, not measured: it must be this container with the flag added.
+        derived = {check: all(test(c | {"privileged": True}) for c in measured.values())
+                   for check, test in report.POSTURE_CHECKS}
+        assert README["systemd --privileged"] == derived, "the README's systemd --privileged column is stale"
