@@ -322,6 +322,7 @@ def markdown(results: dict[str, Any], pictures: list[str]) -> str:
                   "The column is the least-privilege container's posture with --privileged added: it grants every "
                   "capability and every host device and turns seccomp off, which the flags do not list. "
                   "The least-privilege column shows the flag is not needed."]
+    lines += scale_section(results)
     lines += ["", "## Targets", "", "| topology | target | measured |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in targets(results)]
     lines += ["", "Notes on the figures:",
@@ -341,6 +342,46 @@ def markdown(results: dict[str, Any], pictures: list[str]) -> str:
               "", "Raw data: results.json. Timed figures are not asserted in tests; the machine is noisy, "
               "so only ratios within one run are compared.", ""]
     return "\n".join(lines)
+
+
+def scale_section(results: dict[str, Any]) -> list[str]:
+    """Throughput and memory as the Swarm server service grows, beside the single-host topologies."""
+    swarm = results.get("swarm")
+    if not swarm or not swarm["rows"]:
+        return []
+    rows = swarm["rows"]
+    base = rows[0]["rps"]
+    mode = swarm["endpoint_mode"]
+    lines = ["", "## Scale-out on Swarm (split topology, M server replicas)", "",
+             f"Load: {swarm['threads']} concurrent workers for {swarm['seconds']:.0f} s, a new connection per "
+             f"request (the client's own poll()), from a container on the overlay network to the service name. "
+             f"Endpoint mode: {mode}" + (f" ({swarm['mode_reason']})" if swarm.get("mode_reason") else "") + ".", "",
+             "| setup | req/s | vs M=1 | p50 ms | p99 ms | failures | MiB per server (idle) | requests per replica |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        share = ", ".join(str(n) for n in sorted(row["requests_per_replica"].values(), reverse=True))
+        lines.append(f"| Swarm, M={row['replicas']} | {row['rps']:.0f} | {stats_ratio(row['rps'], base)} | "
+                     f"{fmt(row['latency_ms'].get('median'))} | {fmt(row['latency_ms'].get('p99'))} | "
+                     f"{row['failures']} | "
+                     f"{fmt(row['mib_per_replica'], digits=1)} | {share} |")
+    for name, topo in results["topologies"].items():
+        if "throughput" not in topo:
+            continue
+        tp = topo["throughput"]
+        lines.append(f"| {name} (one host, from inside the client container) | {tp['lab_rps']:.0f} | "
+                     f"{stats_ratio(tp['lab_rps'], base)} | {fmt(tp['lab_latency_ms'].get('median'))} | "
+                     f"{fmt(tp['lab_latency_ms'].get('p99'))} | {tp['lab_failures']} | "
+                     f"{fmt(rss_by_role(topo).get('server'), digits=1)} (RSS) | |")
+    best = max(rows, key=lambda r: r["rps"])
+    lines += ["", f"Throughput at M={rows[-1]['replicas']} is {stats_ratio(rows[-1]['rps'], base)} of M=1 "
+              f"(best: M={best['replicas']}); each replica adds {fmt(rows[0]['mib_per_replica'], digits=1)} MiB. "
+              f"On this machine ({results['machine']['cores']} cores) the load generator and every replica share "
+              "the same cores, so replicas add capacity only where there are cores (or nodes) to run them."]
+    return lines
+
+
+def stats_ratio(value: float, base: float) -> str:
+    return f"{value / base:.2f}x" if base else "n/a"
 
 
 def write(results: dict[str, Any], out_dir: Path) -> Path:

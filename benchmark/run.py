@@ -48,22 +48,17 @@ def systemd_privileged() -> bool:
 
 
 def topologies() -> dict[str, dict[str, Any]]:
-    """The three topologies as the inventory deploys them (names, ports, run flags)."""
-    systemd_flags = ["--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run",
-                     "--tmpfs", "/run/lock", "-e", "container=docker", "--stop-signal", "SIGRTMIN+3"]
-    if systemd_privileged():
-        systemd_flags.insert(0, "--privileged")
+    """The three topologies as the inventory deploys them (names, ports). Each container's run flags are
+    read from the deployed container (deployed_flags) before its image is measured."""
     return {
         "single": {"manager": "supervisord", "group": "lab_supervisord_hosts", "port": 18081,
                    "containers": {"lab-single": []}, "server": "lab-single", "client": "lab-single",
                    "url": "http://localhost:8080/"},
         "systemd": {"manager": "systemd", "group": "lab_systemd_hosts", "port": 18082,
-                    "containers": {"lab-systemd": systemd_flags}, "server": "lab-systemd", "client": "lab-systemd",
+                    "containers": {"lab-systemd": []}, "server": "lab-systemd", "client": "lab-systemd",
                     "url": "http://localhost:8080/"},
         "split": {"manager": "none", "group": "lab_split_hosts", "port": 18083, "network": "lab-split",
-                  # Replaced by the deployed containers' hardening flags (hardened_flags) once deployed.
-                  "containers": {"lab-split-server": ["--restart", "unless-stopped"],
-                                 "lab-split-client": ["--restart", "unless-stopped"]},
+                  "containers": {"lab-split-server": [], "lab-split-client": []},
                   "server": "lab-split-server", "client": "lab-split-client", "url": "http://lab-split-server:8080/"},
     }
 
@@ -126,6 +121,18 @@ def changed_total(recap: str) -> int:
 
 # --- deployment cost -------------------------------------------------------------------------------------------
 
+def remove_lab_leftovers() -> None:
+    """Everything the lab and the benchmark created: containers, networks, volumes, the bench's images."""
+    remove_lab_containers()
+    for kind in ("network", "volume"):
+        found = docker(kind, "ls", "-q", "--filter", f"label={LABEL}").split()
+        if found:
+            sh("docker", kind, "rm", *found, check=False)
+    leftover = docker("images", "-q", "--filter", f"label={BENCH_LABEL}").split()
+    if leftover:
+        sh("docker", "rmi", "-f", *set(leftover), check=False)
+
+
 def remove_lab_containers() -> None:
     ids = docker("ps", "-aq", "--filter", f"label={LABEL}").split()
     if ids:
@@ -169,6 +176,12 @@ def baseline_cost(name: str, topo: dict[str, Any], workdir: Path) -> dict[str, A
             docker("cp", f"{container}:{path}", str(target))
         base = "lab-systemd:latest" if topo["manager"] == "systemd" else "lab-python:latest"
         enable = "RUN systemctl enable lab-server.service lab-client.service\n" if topo["manager"] == "systemd" else ""
+        if topo["manager"] == "none":  # what lab_harden's image has: the service as the entrypoint, as lab
+            check = json.loads(docker("inspect", container))[0]["Config"]["Healthcheck"]["Test"][1:]
+            enable = ("RUN chgrp lab /etc/lab/*.env\n"  # docker cp drops the group the service reads them by
+                      f"USER lab\nENTRYPOINT [\"/etc/lab/init\"]\nCMD []\n"
+                      "HEALTHCHECK --interval=10s --timeout=3s --retries=3 --start-period=5s "
+                      f"CMD {json.dumps(check)}\n")
         (context / "Dockerfile").write_text(
             f"FROM {base}\n{BASELINE_STEPS[topo['manager']]}"
             "RUN groupadd --system lab && useradd --system --gid lab --home-dir /opt/lab --shell /usr/sbin/nologin lab"
@@ -214,21 +227,27 @@ def remove_containers(topo: dict[str, Any]) -> None:
     sh("docker", "rm", "-fv", *topo["containers"], check=False)  # -v: the split containers' log volumes
 
 
-def hardened_flags(container: str) -> list[str]:
-    """The run flags lab_harden gave a deployed split container, to run its committed image the same way.
-    The health check, user and entrypoint travel in the image (docker commit keeps the container's config);
-    the log volume becomes an anonymous one, removed with the container."""
+def deployed_flags(container: str) -> list[str]:
+    """The run flags the inventory gave a deployed container, to run its committed image the same way
+    (limits, hardening, systemd's mounts and mode). Health check, user, entrypoint, environment and stop
+    signal travel in the image: docker commit keeps the container's config. A log volume becomes an
+    anonymous one, labelled, and removed with the container."""
     info = json.loads(docker("inspect", container))[0]
     host = info["HostConfig"]
     flags = ["--restart", host["RestartPolicy"]["Name"] or "no"]
+    flags += ["--privileged"] if host["Privileged"] else []
+    flags += [f"--cgroupns={host['CgroupnsMode']}"] if host.get("CgroupnsMode") == "host" else []
+    flags += [f"--volume={bind}" for bind in host.get("Binds") or []]
     flags += ["--read-only"] if host["ReadonlyRootfs"] else []
+    flags += [f"--cap-add={cap}" for cap in host.get("CapAdd") or []]
     flags += [f"--cap-drop={cap}" for cap in host.get("CapDrop") or []]
     flags += [f"--security-opt={opt}" for opt in host.get("SecurityOpt") or []]
     flags += [f"--memory={host['Memory']}"] if host.get("Memory") else []
     flags += [f"--pids-limit={host['PidsLimit']}"] if host.get("PidsLimit") else []
     tmpfs = (host.get("Tmpfs") or {}).items()
     flags += [f"--tmpfs={path}:{opts}" if opts else f"--tmpfs={path}" for path, opts in tmpfs]
-    flags += [f"--mount=type=volume,destination={m['Destination']}" for m in info["Mounts"] if m["Type"] == "volume"]
+    flags += [f"--mount=type=volume,destination={m['Destination']},volume-label={BENCH_LABEL}"
+              for m in info["Mounts"] if m["Type"] == "volume"]
     return flags
 
 
@@ -451,6 +470,64 @@ def measure_topology(name: str, topo: dict[str, Any], images: dict[str, str], ar
     return result
 
 
+# --- scale-out on Swarm ---------------------------------------------------------------------------------------------
+
+SWARM_SERVER = "lab-swarm-server"
+
+
+def swarm_deploy(servers: int, clients: int) -> None:
+    ansible("playbooks/swarm.yml", "-e", f"lab_swarm_server_replicas={servers}",
+            "-e", f"lab_swarm_client_replicas={clients}")
+    wait_until(lambda: len(swarm_tasks(SWARM_SERVER)) == servers, 120, f"{servers} server replicas", 0.5)
+
+
+def swarm_tasks(service: str) -> list[str]:
+    return docker("ps", "--filter", f"label=com.docker.swarm.service.name={service}", "--filter",
+                  "health=healthy", "--format", "{{.Names}}").split()
+
+
+def served_per_task() -> dict[str, int]:
+    """Requests each server replica has logged (the log volume is per slot, so count differences)."""
+    return {task: int(sh("docker", "exec", task, "grep", "-c", '"event":"request"', "/var/log/lab/server.log",
+                         check=False).stdout.strip() or 0) for task in swarm_tasks(SWARM_SERVER)}
+
+
+def measure_swarm(args: argparse.Namespace) -> dict[str, Any]:
+    """The split server as a Swarm service with M = 1..max replicas, under the same load generator as the
+    topologies (args.threads workers, a connection per request), run from a container on the overlay."""
+    progress("swarm: deploying the stack (playbooks/swarm.yml)")
+    swarm_deploy(1, 0)
+    mode = json.loads(docker("service", "inspect", SWARM_SERVER))[0]["Spec"]["EndpointSpec"]["Mode"]
+    load = "lab-bench-swarm-load"
+    docker("run", "-d", "--name", load, "--label", BENCH_LABEL, "--network", "lab-swarm", "--entrypoint", "sleep",
+           "lab-swarm-client:latest", "infinity")
+    url = f"http://{SWARM_SERVER}:8080/"
+    rows = []
+    try:
+        for replicas in range(1, args.swarm_max_replicas + 1):
+            swarm_deploy(replicas, 0)
+            progress(f"swarm: M={replicas}, {args.threads} concurrent clients for {args.load_seconds}s")
+            idle = container_mem_mib(swarm_tasks(SWARM_SERVER))
+            before = served_per_task()
+            sampled: dict[str, Any] = {}
+            sampler = threading.Timer(args.load_seconds / 2, lambda found=sampled: found.update(
+                mem=container_mem_mib(swarm_tasks(SWARM_SERVER))))
+            sampler.start()
+            result = probe(load, "load", url, str(args.threads), str(args.load_seconds))
+            sampler.join()
+            after = served_per_task()
+            rows.append({"replicas": replicas, "rps": result["rps"], "failures": result["failures"],
+                         "latency_ms": stats.summarize(result["latency_ms"]),
+                         "memory_idle_mib": idle, "memory_load_mib": sampled.get("mem", {}),
+                         "mib_per_replica": sum(idle.values()) / max(len(idle), 1),
+                         "requests_per_replica": {t: n - before.get(t, 0) for t, n in after.items()}})
+    finally:
+        sh("docker", "rm", "-fv", load, check=False)
+        ansible("playbooks/teardown.yml", "-e", "lab_teardown_scope=swarm")
+    return {"endpoint_mode": mode, "threads": args.threads, "seconds": args.load_seconds, "rows": rows,
+            "mode_reason": os.environ.get("LAB_SWARM_MODE_REASON", "")}
+
+
 def machine() -> dict[str, Any]:
     info = json.loads(docker("info", "--format", "{{json .}}"))
     return {"cores": os.cpu_count(), "kernel": platform.release(), "engine": info.get("ServerVersion"),
@@ -468,6 +545,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load-seconds", type=float, default=5.0, help="seconds of load (default 5)")
     parser.add_argument("--out", type=Path, default=ROOT / "results", help="results directory")
     parser.add_argument("--only", nargs="*", choices=["single", "systemd", "split"], help="topologies to measure")
+    parser.add_argument("--swarm-max-replicas", type=int, default=3,
+                        help="scale section: server replicas on Swarm from 1 to this (default 3; 0 skips it)")
     args = parser.parse_args(argv)
     if shutil.which("docker") is None or sh("docker", "info", check=False).returncode:
         print("bench: error: no Docker engine answers; run scripts/lab bench, which starts one", file=sys.stderr)
@@ -485,8 +564,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, topo in chosen.items():
                 progress(f"{name}: deploying with the lab's roles")
                 cost = deploy_cost(name, topo)
-                if topo["manager"] == "none":
-                    topo["containers"] = {c: hardened_flags(c) for c in topo["containers"]}
+                topo["containers"] = {c: deployed_flags(c) for c in topo["containers"]}
                 results["topologies"][name] = {"deploy": cost}
                 for container in topo["containers"]:
                     images[container] = f"lab-bench-{container}:latest"
@@ -496,14 +574,10 @@ def main(argv: list[str] | None = None) -> int:
             for name, topo in chosen.items():
                 topo_images = {c: images[c] for c in topo["containers"]}
                 results["topologies"][name].update(measure_topology(name, topo, topo_images, args))
+            if args.swarm_max_replicas > 0:
+                results["swarm"] = measure_swarm(args)
         finally:
-            remove_lab_containers()
-            networks = docker("network", "ls", "-q", "--filter", f"label={LABEL}").split()
-            if networks:
-                sh("docker", "network", "rm", *networks, check=False)
-            leftover = docker("images", "-q", "--filter", f"label={BENCH_LABEL}").split()
-            if leftover:
-                sh("docker", "rmi", "-f", *set(leftover), check=False)
+            remove_lab_leftovers()
     results["duration_s"] = time.time() - started
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(results, indent=2))

@@ -19,6 +19,14 @@ FILES = ROOT / "files"
 T = TypeVar("T")
 
 
+def sh(*args: str, check: bool = True, timeout: float = 120) -> str:
+    """Run a command (docker, mostly); its stdout. A failure fails the test with the command's stderr."""
+    result = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, check=False)
+    if check and result.returncode:
+        raise AssertionError(f"{' '.join(args)} failed: {result.stderr.strip() or result.stdout[-2000:]}")
+    return result.stdout.strip()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -8,7 +8,6 @@ The topologies are read from the real inventory, so the tests follow its names a
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import urllib.request
 from dataclasses import dataclass
@@ -18,18 +17,11 @@ import pytest
 
 from benchmark import run as bench
 from benchmark import stats
-from tests.conftest import wait_for
+from tests.conftest import sh, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_LOG = "/var/log/lab/client.log"
 SERVER_LOG = "/var/log/lab/server.log"
-
-
-def sh(*args: str, check: bool = True, timeout: float = 120) -> str:
-    result = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, check=False)
-    if check and result.returncode:
-        raise AssertionError(f"{' '.join(args)} failed: {result.stderr.strip()}")
-    return result.stdout.strip()
 
 
 poll_until = wait_for

@@ -121,10 +121,36 @@ def test_posture_checks_read_docker_inspect(sample):
     assert len(checks) == len(table["split"])
 
 
+def test_privileged_recipe_gets_a_derived_column_when_it_could_not_run(sample):
+    checks, table = report.posture_table(sample)
+    if sample["topologies"]["systemd"]["posture"]["lab-systemd"]["privileged"]:
+        assert report.PRIVILEGED_DERIVED not in table
+        return
+    derived = table[report.PRIVILEGED_DERIVED]
+    # --privileged fails exactly these on top of the least-privilege container.
+    assert {c for c in checks if table["systemd"][c] and not derived[c]} == {
+        "5.4 not privileged", "5.3 no capabilities added", "5.21 default seccomp profile"}
+    assert all(table["split"].values()), "the hardened split passes every check"
+
+
+def test_scale_section_has_a_row_per_replica_count_and_the_contrast(sample):
+    lines = report.scale_section(sample)
+    rows = sample["swarm"]["rows"]
+    assert [r["replicas"] for r in rows] == list(range(1, len(rows) + 1)) and len(rows) >= 2
+    for row in rows:
+        assert any(line.startswith(f"| Swarm, M={row['replicas']} |") for line in lines)
+        # Every replica got a share of the load.
+        assert len(row["requests_per_replica"]) == row["replicas"]
+        assert all(n > 0 for n in row["requests_per_replica"].values())
+    for name in sample["topologies"]:
+        assert any(line.startswith(f"| {name} (one host") for line in lines)
+
+
 def test_report_renders_with_charts(sample, tmp_path):
     path = report.write(sample, tmp_path)
     text = path.read_text()
-    for heading in ("## Verdicts on the research notes", "## Privilege posture", "## Targets"):
+    for heading in ("## Verdicts on the research notes", "## Privilege posture", "## Scale-out on Swarm",
+                    "## Targets"):
         assert heading in text
     for chart in ("memory.png", "startup.png", "latency.png", "recovery.png"):
         assert (tmp_path / chart).stat().st_size > 1000, chart

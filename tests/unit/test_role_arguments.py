@@ -27,6 +27,10 @@ CASES = [
     ("lab_client", "lab_client_user=root", "lab_client_user must not be root"),
     ("lab_client", "lab_client_manager=k8s", "lab_client_manager"),
     ("lab_images", "lab_images_pull=maybe", "lab_images_pull"),
+    ("lab_harden", "lab_harden_restart_policy=sometimes", "lab_harden_restart_policy"),
+    ("lab_harden", "lab_harden_read_only=perhaps", "lab_harden_read_only"),
+    ("lab_swarm", "lab_swarm_endpoint_mode=ipvs", "lab_swarm_endpoint_mode"),
+    ("lab_swarm", "lab_swarm_server_replicas=many", "lab_swarm_server_replicas"),
 ]
 
 
