@@ -68,6 +68,18 @@ def rss_by_role(topo: dict[str, Any]) -> dict[str, float]:
 PRIVILEGED_DERIVED = "systemd --privileged (derived, not run)"
 
 
+def exposure_section(results: dict[str, Any]) -> list[str]:
+    """The systemd units' `systemd-analyze security` scores beside a unit with systemd's defaults."""
+    exposure = results["topologies"].get("systemd", {}).get("unit_exposure")
+    if not exposure:
+        return []
+    lines = ["", "systemd units, `systemd-analyze security` overall exposure (0 is the most restricted, 10 the "
+             "least; the lab aims at 2.5 or lower):", "", "| unit | exposure |", "|---|---|"]
+    lines += [f"| {unit} | {score:.1f} |" for unit, score in exposure["units"].items()]
+    lines += [f"| a unit with systemd's defaults (transient, same container) | {exposure['defaults']:.1f} |"]
+    return lines
+
+
 def posture_table(results: dict[str, Any]) -> tuple[list[str], dict[str, dict[str, bool]]]:
     """Per topology, each check passes only if every container of the topology passes it.
 
@@ -322,6 +334,7 @@ def markdown(results: dict[str, Any], pictures: list[str]) -> str:
                   "The column is the least-privilege container's posture with --privileged added: it grants every "
                   "capability and every host device and turns seccomp off, which the flags do not list. "
                   "The least-privilege column shows the flag is not needed."]
+    lines += exposure_section(results)
     lines += scale_section(results)
     lines += ["", "## Targets", "", "| topology | target | measured |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in targets(results)]

@@ -356,6 +356,24 @@ def posture(topo: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# A unit with systemd's defaults, started transiently, as the reference for the lab's hardened units.
+DEFAULTS_UNIT = "lab-bench-defaults.service"
+
+
+def unit_exposure(topo: dict[str, Any]) -> dict[str, Any] | None:
+    """`systemd-analyze security` exposure of the lab's units and of a unit with systemd's defaults."""
+    if topo["manager"] != "systemd":
+        return None
+    container = topo["server"]
+    docker("exec", container, "systemd-run", "--quiet", "--collect", "--unit", DEFAULTS_UNIT, "sleep", "infinity")
+    try:
+        scores = stats.parse_exposure(docker("exec", container, "systemd-analyze", "security", "--no-pager"))
+    finally:
+        docker("exec", container, "systemctl", "stop", DEFAULTS_UNIT)
+    return {"units": {unit: scores[unit] for unit in ("lab-server.service", "lab-client.service")},
+            "defaults": scores[DEFAULTS_UNIT]}
+
+
 def log_streams(topo: dict[str, Any]) -> dict[str, Any]:
     """Where each service's lines can be read, and whether one place mixes them."""
     docker_logs = {c: sh("docker", "logs", c, check=False) for c in topo["containers"]}
@@ -464,6 +482,7 @@ def measure_topology(name: str, topo: dict[str, Any], images: dict[str, str], ar
     progress(f"{name}: scale, two more clients")
     result["scale"] = scale_clients(name, topo, images)
     result["posture"] = posture(topo)
+    result["unit_exposure"] = unit_exposure(topo)
     result["logs"] = log_streams(topo)
     progress(f"{name}: docker stop")
     result["stop"] = stop_topology(topo)

@@ -114,5 +114,15 @@ def status_capabilities(status_text: str) -> dict[str, int]:
     return caps
 
 
+def parse_exposure(table: str) -> dict[str, float]:
+    """`systemd-analyze security` without a unit (one row per service) -> unit: overall exposure (0-10)."""
+    scores = {}
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 2 and fields[0].endswith(".service"):
+            scores[fields[0]] = float(fields[1])
+    return scores
+
+
 def ratio(numerator: float, denominator: float) -> float | None:
     return None if not denominator else numerator / denominator

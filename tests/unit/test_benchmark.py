@@ -84,6 +84,13 @@ def test_capabilities_count_bits():
     assert stats.status_capabilities("CapEff:\t00000000a80425fb\n")["CapEff"] == 14  # Docker's default set
 
 
+def test_exposure_per_unit_from_systemd_analyze():
+    scores = stats.parse_exposure((DATA / "systemd-analyze-security.txt").read_text())
+    assert scores["lab-server.service"] == scores["lab-client.service"] == 1.4
+    assert scores["lab-bench-defaults.service"] == 9.6
+    assert "UNIT" not in scores and len(scores) == 13
+
+
 @pytest.fixture(scope="module")
 def sample() -> dict:
     return json.loads(SAMPLE.read_text())
@@ -165,3 +172,13 @@ def test_first_poll_of_restarted_client_skips_the_old_process():
     since = stats.parse_ts(old_ok["ts"])
     assert stats.first_poll_of_restarted_client(events, since) == stats.parse_ts(restart_ok["ts"])
     assert stats.first_poll_of_restarted_client([old_ok], since) is None, "no restart, no answer"
+
+
+def test_exposure_section_lists_the_units_and_the_reference(sample):
+    exposure = sample["topologies"]["systemd"]["unit_exposure"]
+    lines = report.exposure_section(sample)
+    assert set(exposure["units"]) == {"lab-server.service", "lab-client.service"}
+    for unit, score in exposure["units"].items():
+        assert f"| {unit} | {score:.1f} |" in lines
+        assert score < exposure["defaults"], "hardened units score below systemd's defaults"
+    assert report.exposure_section({"topologies": {"single": {}}}) == []
