@@ -348,8 +348,10 @@ def markdown(results: dict[str, Any], pictures: list[str]) -> str:
               "- The minimal reference server keeps socketserver's listen backlog of 5: at 20 concurrent connects "
               "it drops SYNs, and the kernel's 1 s SYN retransmit shows as a p99 near 1000 ms. The lab server "
               "listens with a backlog of 128.",
-              "- p99 under load is dominated by the load generator, 20 Python threads on the same 2 cores. "
-              "The minimal server's p99, measured the same way, is the reference.",
+              "- p99 under load includes the load generator's own scheduling: its 20 Python threads share the "
+              "2 cores with the server. The minimal server's p99, measured the same way, is the reference; "
+              "the gap to it is the lab server's extra work per request (system information, a thread per "
+              "connection, a JSON log line).",
               "- supervisord's start, restart and stop times include supervisord-waker (0.1 s); without it "
               "supervisord acts on each child event only at its 1 s poll timeout.",
               "", "Raw data: results.json. Timed figures are not asserted in tests; the machine is noisy, "
