@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-
 import pytest
 
 from tests.infra.conftest import host_vars, poll_until
+from tests.support.docker import inspect as docker_inspect
 
 testinfra_hosts = ["ansible://lab_split_hosts"]
 
 
 def inspect(host) -> dict:
-    name = host_vars(host)["inventory_hostname"]
-    out = subprocess.run(["docker", "inspect", name], capture_output=True, text=True, check=True, timeout=30).stdout
-    return json.loads(out)[0]
+    return docker_inspect(host_vars(host)["inventory_hostname"])
 
 
 def status_fields(host) -> dict[str, str]:

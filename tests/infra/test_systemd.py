@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-
 import pytest
 
 from benchmark import stats
-from tests.infra.conftest import host_vars, poll_until
+from tests.infra.conftest import poll_until
+from tests.support.docker import inspect as docker_inspect
 
 testinfra_hosts = ["ansible://lab_systemd_hosts"]
 
@@ -40,16 +38,34 @@ def test_journal_has_the_polls(host):
                30, "poll_ok in the journal")
 
 
-def test_mode_is_the_one_asked_for(host):
-    """The privileged recipe and the least-privilege mode are both real: print which one ran."""
+SLICE_ROOT = "/container-topology-lab"
+RECIPE_LABEL = "container-topology-lab.systemd-recipe"
+# What docker inspect shows for each recipe (roles/lab_container/vars/main.yml), stated independently.
+RECIPES = {
+    "own-slice": lambda hc, name: not hc["Privileged"] and hc["CgroupParent"] == f"{SLICE_ROOT}/{name}"
+    and "/sys/fs/cgroup:/sys/fs/cgroup:ro" in hc["Binds"]
+    and all(b.endswith(":ro") or b.split(":")[0].endswith(f"{SLICE_ROOT}/{name}") for b in hc["Binds"]),
+    "host-rw": lambda hc, name: not hc["Privileged"] and "/sys/fs/cgroup:/sys/fs/cgroup:rw" in hc["Binds"],
+    "privileged": lambda hc, name: hc["Privileged"] and "/sys/fs/cgroup:/sys/fs/cgroup:rw" in hc["Binds"],
+}
+
+
+def test_recipe_is_the_one_asked_for(host):
+    """The recipe the container runs with is the setting's rendered value (or, for auto, one the lab knows),
+    and the container's options are that recipe's."""
     name = host.check_output("hostname")
-    config = json.loads(subprocess.run(["docker", "inspect", name], check=True, capture_output=True,
-                                       text=True).stdout)[0]["HostConfig"]
-    wanted = str(host_vars(host).get("lab_systemd_privileged", True)).lower() == "true"
-    print(f"systemd mode that ran on {name}: {'privileged' if config['Privileged'] else 'least-privilege'}")
-    assert config["Privileged"] is wanted
-    assert config["CgroupnsMode"] == "host"
-    assert set(config["Tmpfs"]) == {"/run", "/run/lock"}
+    info = docker_inspect(name)
+    ran = info["Config"]["Labels"].get(RECIPE_LABEL)
+    asked = host.ansible("ansible.builtin.debug", "var=lab_container_systemd_recipe",
+                         check=False)["lab_container_systemd_recipe"]
+    print(f"systemd recipe on {name}: {ran} (asked for: {asked})")
+    assert asked in (*RECIPES, "auto"), f"lab_container_systemd_recipe renders to {asked!r}"
+    assert ran in RECIPES, f"{name} carries no known recipe label ({RECIPE_LABEL}={ran!r})"
+    assert asked in ("auto", ran), f"{name} runs the {ran} recipe; {asked} was asked for"
+    host_config = info["HostConfig"]
+    assert host_config["CgroupnsMode"] == "host"
+    assert set(host_config["Tmpfs"]) == {"/run", "/run/lock"}
+    assert RECIPES[ran](host_config, name), f"{name}'s options are not the {ran} recipe's: {host_config['Binds']}"
 
 
 @pytest.mark.parametrize("unit", ["lab-server.service", "lab-client.service"])

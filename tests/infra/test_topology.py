@@ -1,8 +1,12 @@
-"""Who is PID 1 in every lab container."""
+"""Every lab container: who is PID 1, what root in it can reach, where it is published, its CPU weight."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.infra.conftest import host_vars
+from tests.support import cgroup_reach
+from tests.support.docker import inspect as docker_inspect
 
 testinfra_hosts = ["ansible://lab_containers"]
 
@@ -17,3 +21,48 @@ def test_pid1_is_the_manager_or_the_service(host):
     else:
         expected = PID1[hv["lab_manager"]]
     assert expected in cmdline, f"PID 1 is {cmdline!r}, expected {expected}"
+
+
+def test_root_cannot_write_outside_its_own_cgroup(host):
+    """Root in the container rewrites no other container's cgroup knobs, creates no cgroup outside its own
+    and sees no writable release_agent (checked by mount flags, never written)."""
+    name = host.check_output("hostname")
+    with cgroup_reach.neighbour() as other:
+        reach = cgroup_reach.measure(name, other)
+    print(f"{name}: root can write {reach.summary}")
+    assert not reach.outside_own, f"root in {name} reaches outside its own cgroup: {reach}"
+
+
+def listening_addresses(port: int) -> set[str]:
+    """Local addresses of the engine host's TCP sockets listening on `port` (IPv4 and IPv6)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            local, state = row.split()[1], row.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:
+                found.add(address)
+    return found
+
+
+LOOPBACK = {"0100007F", "00000000000000000000000001000000"}
+
+
+def test_published_on_loopback_only(host):
+    """The server's port listens on 127.0.0.1 of the engine host and nowhere else; a client publishes nothing."""
+    hv = host_vars(host)
+    ports = docker_inspect(hv["inventory_hostname"])["HostConfig"]["PortBindings"] or {}
+    port = hv.get("lab_container_published_port") or ""
+    if not port:
+        assert not ports, f"{hv['inventory_hostname']} publishes {ports}, a client-only container should not"
+        return
+    bindings = [b for spec in ports.values() for b in spec]
+    assert bindings and all(b["HostIp"] == "127.0.0.1" for b in bindings), bindings
+    listening = listening_addresses(int(port))
+    # No listener at all is fine: with the userland proxy off, iptables forwards 127.0.0.1 only.
+    assert listening <= LOOPBACK, f"port {port} listens on {listening}, not only on 127.0.0.1"
+
+
+def test_cpu_weight_is_set(host):
+    shares = docker_inspect(host_vars(host)["inventory_hostname"])["HostConfig"]["CpuShares"]
+    assert shares > 0, "no CPU shares set: the container competes with Docker's default weight"
