@@ -36,6 +36,9 @@ POSTURE_CHECKS = [
     ("5.12 read-only root filesystem", lambda c: c["readonly_rootfs"]),
     ("5.10 memory limit", lambda c: c["memory_limit"] > 0),
     ("5.28 pids limit", lambda c: c["pids_limit"] > 0),
+    ("5.11 CPU shares set", lambda c: c["cpu_shares"] > 0),
+    # Measured as root inside the container (tests/support/cgroup_reach.py), with a real neighbour.
+    ("cgroups: root writes only its own", lambda c: c["cgroup_reach"] == "its own cgroup only"),
     ("5.25 no-new-privileges", lambda c: any("no-new-privileges" in s for s in c["security_opt"])),
     ("5.21 default seccomp profile", lambda c: not c["privileged"]
      and not any("seccomp=unconfined" in s for s in c["security_opt"])),
@@ -68,6 +71,12 @@ def rss_by_role(topo: dict[str, Any]) -> dict[str, float]:
 PRIVILEGED_DERIVED = "systemd --privileged (derived, not run)"
 
 
+def with_privileged(container: dict[str, Any]) -> dict[str, Any]:
+    """A measured container's posture as the privileged recipe would have it: --privileged, and with it
+    the whole host cgroup tree writable (the recipe's rw mount, every capability)."""
+    return container | {"privileged": True, "cgroup_reach": "every container's cgroups"}
+
+
 def exposure_section(results: dict[str, Any]) -> list[str]:
     """The systemd units' `systemd-analyze security` scores beside a unit with systemd's defaults."""
     exposure = results["topologies"].get("systemd", {}).get("unit_exposure")
@@ -92,28 +101,68 @@ def posture_table(results: dict[str, Any]) -> tuple[list[str], dict[str, dict[st
             continue
         table[name] = {check: all(test(c) for c in topo["posture"].values()) for check, test in POSTURE_CHECKS}
         if name == "systemd" and not any(c["privileged"] for c in topo["posture"].values()):
-            table[PRIVILEGED_DERIVED] = {check: all(test(c | {"privileged": True}) for c in topo["posture"].values())
+            table[PRIVILEGED_DERIVED] = {check: all(test(with_privileged(c)) for c in topo["posture"].values())
                                          for check, test in POSTURE_CHECKS}
     return [check for check, _ in POSTURE_CHECKS], table
+
+
+def systemd_recipe(results: dict[str, Any]) -> str:
+    """The recipe the lab's systemd container ran with (its label), and why, from the recipe table."""
+    posture = results["topologies"].get("systemd", {}).get("posture", {}).get("lab-systemd")
+    if not posture:
+        return "not run"
+    recipe = posture["systemd_recipe"]
+    booted = [r["recipe"] for r in results.get("systemd_recipes", []) if not r["refusal"] and r["state"] == "running"]
+    why = ("the tightest recipe that boots here" if booted and booted[0] == recipe else
+           "chosen by setting" if booted else "see the recipe table")
+    return f"{recipe} ({why})"
+
+
+def recipe_section(results: dict[str, Any]) -> list[str]:
+    """systemd's cgroup recipes side by side (roles/lab_container), each deployed and measured the same way."""
+    rows_ = results.get("systemd_recipes")
+    if not rows_:
+        return []
+    checks = len(POSTURE_CHECKS)
+    lines = ["", "## systemd's cgroup recipes, side by side", "",
+             "| recipe | boots | kill -9: back within (p95 server / client s) | root in the container can write | "
+             "docker stop (s) | services stopped on SIGTERM | posture checks passed |", "|---|---|---|---|---|---|---|"]
+    for r in rows_:
+        if r["refusal"]:
+            reason = r["refusal"].split(": ", 1)[-1].split(". Set ")[0]
+            lines.append(f"| {r['recipe']} | refused by this engine: {reason} | not run | "
+                         f"{with_privileged({})['cgroup_reach'] if r['recipe'] == 'privileged' else 'not run'} "
+                         "(derived) | not run | not run | not run |")
+            continue
+        back = r["kill9_back_s"]
+        stopped = all(s["exited_cleanly"] for s in r["stop"]["services"].values())
+        passed = sum(test(r["posture"]) for _, test in POSTURE_CHECKS)
+        lines.append(f"| {r['recipe']} | {r['state']}, {len(r['failed_units'])} failed units | "
+                     f"{back['server']['p95']:.2f} / {back['client']['p95']:.2f} | {r['posture']['cgroup_reach']} | "
+                     f"{r['stop']['stop_s']:.2f} | {'yes' if stopped else 'NO'} | {passed}/{checks} |")
+    lines += ["", "own-slice: host cgroup namespace; /sys/fs/cgroup and every hierarchy under it bound read-only, "
+              "only the container's own cgroup parent (/container-topology-lab/<name>) read-write where systemd "
+              "tracks its units. host-rw: the whole /sys/fs/cgroup read-write. privileged: host-rw plus "
+              "--privileged. Podman's --systemd=always is not measured yet (the Podman issue)."]
+    return lines
 
 
 def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:  # noqa: PLR0915 - one branch a claim
     """(claim, measured, method, verdict) for every claim."""
     t = results["topologies"]
-    m = results["machine"]
     rows = []
     for claim, key in CLAIMS:
         measured = method = verdict = "not measured in this run"
-        if key == "privileged" and "systemd" in t:
-            privileged = t["systemd"]["posture"]["lab-systemd"]["privileged"]
-            started = t["systemd"]["startup"]["client_s"]["median"]
-            measured = (f"systemd booted and served in {m['systemd_mode']} mode; "
-                        f"first client success {started:.2f}s after docker run")
-            method = "docker inspect HostConfig.Privileged; systemctl is-system-running; client log"
-            verdict = ("does not hold: tmpfs /run and /run/lock, a writable /sys/fs/cgroup and the host cgroup "
-                       "namespace suffice" if not privileged else
-                       "not tested here: the engine accepted --privileged and the lab used it "
-                       "(LAB_SYSTEMD_PRIVILEGED=false tests the claim)")
+        if key == "privileged" and results.get("systemd_recipes"):
+            rows_ = results["systemd_recipes"]
+            booted = [r["recipe"] for r in rows_ if not r["refusal"] and r["state"] == "running"]
+            unprivileged = [r for r in booted if r != "privileged"]
+            measured = "; ".join(f"{r['recipe']}: " + (r["state"] if not r["refusal"] else "refused by the engine")
+                                 for r in rows_)
+            method = "each recipe deployed by the lab's playbooks; systemctl is-system-running (recipe table)"
+            verdict = (f"does not hold: systemd reached running without --privileged ({', '.join(unprivileged)})"
+                       if unprivileged else "holds: only the privileged recipe booted on this engine"
+                       if booted else "not measured: no recipe booted")
         elif key == "memory" and {"single", "split"} <= t.keys():
             single, split = total_idle_mib(t["single"]), total_idle_mib(t["split"])
             measured = f"idle: single {single:.1f} MiB, split {split:.1f} MiB (2 containers)"
@@ -157,10 +206,15 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:  # noq
                        "split has no manager at all")
         elif key == "isolation" and "systemd" in t:
             c = t["systemd"]["posture"]["lab-systemd"]
-            measured = f"privileged {c['privileged']}; host mounts {c['host_bind_mounts']}; cgroupns {c['cgroupns']}"
-            method = "docker inspect"
-            verdict = ("holds in part: no --privileged is needed, but the host's /sys/fs/cgroup is mounted "
-                       "read-write" if c["host_bind_mounts"] else "does not hold")
+            writable = c["writable_host_mounts"]
+            measured = (f"recipe {c['systemd_recipe'] or 'none'}; privileged {c['privileged']}; root in it can write "
+                        f"{c['cgroup_reach']}; host paths writable: {', '.join(writable) or 'none'}")
+            method = ("as root in the container: rewrite a neighbour's cpu.shares and pids.max, create a cgroup at "
+                      "each hierarchy's root, check release_agent's mount flags; docker inspect")
+            verdict = ("holds: root in it can write every container's cgroups"
+                       if c["privileged"] or c["cgroup_reach"] == "every container's cgroups" else
+                       f"does not hold: with the {c['systemd_recipe']} recipe root in it writes {c['cgroup_reach']}"
+                       if c["cgroup_reach"] == "its own cgroup only" else f"holds in part: {c['cgroup_reach']}")
         elif key == "ranking":
             checks, table = posture_table(results)
             scores = {n: sum(v.values()) for n, v in table.items() if n != PRIVILEGED_DERIVED}
@@ -279,7 +333,7 @@ def markdown(results: dict[str, Any], pictures: list[str]) -> str:
         "# Container topology lab: measured comparison", "",
         f"Run {results['started']}, {results['duration_s']:.0f} s. Machine: {m['cores']} cores, kernel {m['kernel']}, "
         f"Docker {m['engine']} ({m['storage_driver']}, cgroup v{m['cgroup_version']}, {m['cgroup_driver']}); "
-        f"base image {m['base_image']}; systemd mode: **{m['systemd_mode']}** ({m['systemd_mode_reason']}).",
+        f"base image {m['base_image']}; systemd recipe: **{systemd_recipe(results)}**.",
         "Every figure below was measured in this run, side by side; timings are medians of "
         f"{results['settings']['runs']} runs unless said otherwise.", "",
         "## Verdicts on the research notes", "",
@@ -331,9 +385,10 @@ def markdown(results: dict[str, Any], pictures: list[str]) -> str:
     if PRIVILEGED_DERIVED in table:
         lines += ["", f"'{PRIVILEGED_DERIVED}': this engine refused --privileged, so the privileged recipe "
                   "did not run. "
-                  "The column is the least-privilege container's posture with --privileged added: it grants every "
-                  "capability and every host device and turns seccomp off, which the flags do not list. "
-                  "The least-privilege column shows the flag is not needed."]
+                  "The column is the measured systemd container's posture with --privileged added: it grants every "
+                  "capability and every host device and turns seccomp off, which the flags do not list, and the "
+                  "recipe's read-write /sys/fs/cgroup lets root write every container's cgroups."]
+    lines += recipe_section(results)
     lines += exposure_section(results)
     lines += scale_section(results)
     lines += ["", "## Targets", "", "| topology | target | measured |", "|---|---|---|"]

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark import stats
+from tests.support import cgroup_reach, recipes
 
 ROOT = Path(__file__).resolve().parent.parent
 LABEL = "container-topology-lab"
@@ -41,10 +42,6 @@ class H(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(BODY))); self.end_headers(); self.wfile.write(BODY)
 ThreadingHTTPServer(("0.0.0.0", 8081), H).serve_forever()
 """
-
-
-def systemd_privileged() -> bool:
-    return os.environ.get("LAB_SYSTEMD_PRIVILEGED", "true").lower() == "true"
 
 
 def topologies() -> dict[str, dict[str, Any]]:
@@ -131,6 +128,8 @@ def remove_lab_leftovers() -> None:
     leftover = docker("images", "-q", "--filter", f"label={BENCH_LABEL}").split()
     if leftover:
         sh("docker", "rmi", "-f", *set(leftover), check=False)
+    # The systemd containers' cgroup parents (own-slice recipe): the teardown knows where they are.
+    ansible("playbooks/teardown.yml", "-e", "lab_teardown_scope=bench")
 
 
 def remove_lab_containers() -> None:
@@ -237,6 +236,8 @@ def deployed_flags(container: str) -> list[str]:
     flags = ["--restart", host["RestartPolicy"]["Name"] or "no"]
     flags += ["--privileged"] if host["Privileged"] else []
     flags += [f"--cgroupns={host['CgroupnsMode']}"] if host.get("CgroupnsMode") == "host" else []
+    flags += [f"--cgroup-parent={host['CgroupParent']}"] if host.get("CgroupParent") else []
+    flags += [f"--cpu-shares={host['CpuShares']}"] if host.get("CpuShares") else []
     flags += [f"--volume={bind}" for bind in host.get("Binds") or []]
     flags += ["--read-only"] if host["ReadonlyRootfs"] else []
     flags += [f"--cap-add={cap}" for cap in host.get("CapAdd") or []]
@@ -332,6 +333,8 @@ def measure_recovery(topo: dict[str, Any], role: str, runs: int) -> list[float]:
 
 def posture(topo: dict[str, Any]) -> dict[str, Any]:
     out = {}
+    with cgroup_reach.neighbour() as other:
+        reach = {container: cgroup_reach.measure(container, other) for container in topo["containers"]}
     for container in topo["containers"]:
         info = json.loads(docker("inspect", container))[0]
         host = info["HostConfig"]
@@ -347,7 +350,10 @@ def posture(topo: dict[str, Any]) -> dict[str, Any]:
             "security_opt": host.get("SecurityOpt") or [], "readonly_rootfs": host["ReadonlyRootfs"],
             "apparmor_profile": info.get("AppArmorProfile") or "none (not enabled on this engine)",
             "cgroupns": host.get("CgroupnsMode"), "memory_limit": host.get("Memory", 0),
-            "pids_limit": host.get("PidsLimit") or 0, "restart_policy": host["RestartPolicy"]["Name"] or "no",
+            "pids_limit": host.get("PidsLimit") or 0, "cpu_shares": host.get("CpuShares") or 0,
+            "cgroup_reach": reach[container].summary, "cgroup_reach_detail": vars(reach[container]),
+            "systemd_recipe": (info["Config"].get("Labels") or {}).get(f"{LABEL}.systemd-recipe", ""),
+            "restart_policy": host["RestartPolicy"]["Name"] or "no",
             "healthcheck": bool(info["Config"].get("Healthcheck")), "user": info["Config"].get("User") or "root",
             "host_bind_mounts": [m["Source"] for m in info["Mounts"] if m["Type"] == "bind"],
             "writable_host_mounts": [m["Source"] for m in info["Mounts"] if m["Type"] == "bind" and m["RW"]],
@@ -551,9 +557,51 @@ def machine() -> dict[str, Any]:
     info = json.loads(docker("info", "--format", "{{json .}}"))
     return {"cores": os.cpu_count(), "kernel": platform.release(), "engine": info.get("ServerVersion"),
             "storage_driver": info.get("Driver"), "cgroup_version": info.get("CgroupVersion"),
-            "cgroup_driver": info.get("CgroupDriver"), "base_image": os.environ.get("LAB_BASE_IMAGE", "ubuntu:22.04"),
-            "systemd_mode": "privileged" if systemd_privileged() else "least-privilege",
-            "systemd_mode_reason": os.environ.get("LAB_SYSTEMD_MODE_REASON", "set by LAB_SYSTEMD_PRIVILEGED")}
+            "cgroup_driver": info.get("CgroupDriver"), "base_image": base_image()}
+
+
+def base_image() -> str:
+    """What the lab images were built on: the setting, or the label the local base build left on them."""
+    labels = json.loads(docker("image", "inspect", "-f", "{{json .Config.Labels}}", "lab-python:latest")) or {}
+    return os.environ.get("LAB_BASE_IMAGE") or labels.get(f"{LABEL}.source", "ubuntu:22.04 (pulled)")
+
+
+# --- systemd's cgroup recipes, side by side --------------------------------------------------------------------
+
+def kill9_back_s(container: str, role: str) -> float:
+    """kill -9 a systemd service; seconds until a new process runs and systemd reports it active."""
+    before = wait_until(lambda: service_pid(container, role), 10, f"{role} pid", 0.05)
+    t0 = time.time()
+    docker("exec", container, "kill", "-9", str(before))
+    wait_until(lambda: service_pid(container, role) not in (None, before) and sh(
+        "docker", "exec", container, "systemctl", "is-active", f"lab-{role}", check=False).stdout.strip() == "active",
+        30, f"{role} back", 0.02)
+    return time.time() - t0
+
+
+def measure_recipes(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Each systemd recipe deployed by the lab's playbooks (inventory/recipes) and measured the same way:
+    boot state, kill -9, what root can write, docker stop, posture. A refused recipe is a row with the
+    engine's reason."""
+    rows = []
+    try:
+        for recipe in recipes.RECIPES:
+            progress(f"systemd recipe {recipe}: deploying")
+            run = recipes.deploy(recipe)
+            row: dict[str, Any] = {"recipe": recipe, "refusal": run.refusal}
+            if run.runs:
+                c = run.container
+                topo = {"containers": {c: []}}
+                row["state"] = docker("exec", c, "systemctl", "is-system-running")
+                row["failed_units"] = docker("exec", c, "systemctl", "--failed", "--no-legend", "--plain").splitlines()
+                row["kill9_back_s"] = {role: stats.summarize([kill9_back_s(c, role) for _ in range(args.runs)])
+                                       for role in ("server", "client")}
+                row["posture"] = posture(topo)[c]
+                row["stop"] = stop_topology(topo)
+            rows.append(row)
+    finally:
+        recipes.remove()
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -593,6 +641,8 @@ def main(argv: list[str] | None = None) -> int:
             for name, topo in chosen.items():
                 topo_images = {c: images[c] for c in topo["containers"]}
                 results["topologies"][name].update(measure_topology(name, topo, topo_images, args))
+            if "systemd" in chosen:
+                results["systemd_recipes"] = measure_recipes(args)
             if args.swarm_max_replicas > 0:
                 results["swarm"] = measure_swarm(args)
         finally:

@@ -5,6 +5,7 @@ Timings themselves are never asserted: the machines are noisy, and the benchmark
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -134,10 +135,64 @@ def test_privileged_recipe_gets_a_derived_column_when_it_could_not_run(sample):
         assert report.PRIVILEGED_DERIVED not in table
         return
     derived = table[report.PRIVILEGED_DERIVED]
-    # --privileged fails exactly these on top of the least-privilege container.
+    # --privileged fails exactly these on top of the measured systemd container.
     assert {c for c in checks if table["systemd"][c] and not derived[c]} == {
-        "5.4 not privileged", "5.3 no capabilities added", "5.21 default seccomp profile"}
+        "5.4 not privileged", "5.3 no capabilities added", "5.21 default seccomp profile",
+        "cgroups: root writes only its own"}
     assert all(table["split"].values()), "the hardened split passes every check"
+
+
+def verdict_of(results: dict, claim: str) -> str:
+    return dict((c, v) for c, _, _, v in report.verdicts(results))[claim]
+
+
+def altered(sample: dict, **posture) -> dict:
+    changed = copy.deepcopy(sample)
+    changed["topologies"]["systemd"]["posture"]["lab-systemd"].update(posture)
+    return changed
+
+
+def test_isolation_verdict_follows_what_root_could_write(sample):
+    claim = "systemd breaks isolation"
+    own = altered(sample, cgroup_reach="its own cgroup only", privileged=False)
+    every = altered(sample, cgroup_reach="every container's cgroups", privileged=False)
+    assert verdict_of(own, claim).startswith("does not hold"), verdict_of(own, claim)
+    assert verdict_of(every, claim).startswith("holds:"), verdict_of(every, claim)
+    assert verdict_of(altered(own, privileged=True), claim).startswith("holds:")
+
+
+def test_cgroup_posture_check_fails_when_root_reaches_other_containers(sample):
+    check = dict(report.POSTURE_CHECKS)["cgroups: root writes only its own"]
+    container = sample["topologies"]["systemd"]["posture"]["lab-systemd"]
+    assert check(container | {"cgroup_reach": "its own cgroup only"})
+    assert not check(container | {"cgroup_reach": "every container's cgroups"})
+    assert not check(report.with_privileged(container))
+
+
+def recipes_run(sample: dict, booting: set[str]) -> dict:
+    changed = copy.deepcopy(sample)
+    for row in changed["systemd_recipes"]:
+        if row["recipe"] not in booting:
+            row.update(refusal=f"lab-recipe-{row['recipe']}: the engine refused the {row['recipe']} systemd recipe: "
+                               "no. Set LAB_SYSTEMD_RECIPE=auto ...")
+        elif row["refusal"]:
+            pytest.skip(f"the sample has no measurements of the {row['recipe']} recipe to reuse")
+    return changed
+
+
+def test_privileged_verdict_follows_the_recipe_table(sample):
+    claim = "systemd needs --privileged"
+    assert verdict_of(recipes_run(sample, {"own-slice"}), claim).startswith("does not hold")
+    assert verdict_of(recipes_run(sample, {"host-rw"}), claim).startswith("does not hold")
+    assert verdict_of(recipes_run(sample, set()), claim).startswith("not measured")
+
+
+def test_recipe_table_has_a_row_per_recipe_and_says_why_one_was_refused(sample):
+    lines = report.recipe_section(recipes_run(sample, {"own-slice", "host-rw"}))
+    rows = [line for line in lines if line.startswith("| ") and not line.startswith("| recipe")]
+    assert [row.split(" | ")[0] for row in rows] == ["| own-slice", "| host-rw", "| privileged"]
+    assert "its own cgroup only" in rows[0] and "every container's cgroups" in rows[1]
+    assert "refused by this engine: no" in rows[2]
 
 
 def test_scale_section_has_a_row_per_replica_count_and_the_contrast(sample):
