@@ -129,7 +129,7 @@ def recipe_section(results: dict[str, Any]) -> list[str]:
              "docker stop (s) | services stopped on SIGTERM | posture checks passed |", "|---|---|---|---|---|---|---|"]
     for r in rows_:
         if r["refusal"]:
-            reason = r["refusal"].split(": ", 1)[-1].split(". Set ")[0]
+            reason = r["refusal"].split("systemd recipe: ", 1)[-1].split(". Set ")[0]
             lines.append(f"| {r['recipe']} | refused by this engine: {reason} | not run | "
                          f"{with_privileged({})['cgroup_reach'] if r['recipe'] == 'privileged' else 'not run'} "
                          "(derived) | not run | not run | not run |")
@@ -454,6 +454,54 @@ def stats_ratio(value: float, base: float) -> str:
     return f"{value / base:.2f}x" if base else "n/a"
 
 
+# The README's figures are generated from results/sample/results.json between these lines
+# (tests/unit/test_benchmark.py fails when they differ): python -m benchmark.report --readme
+README_BEGIN = "<!-- figures: generated from results/sample/results.json by python -m benchmark.report --readme -->"
+README_END = "<!-- end of generated figures -->"
+
+
+def readme_figures(results: dict[str, Any]) -> list[str]:
+    """The README's headline table and the systemd recipe table, from one run's results."""
+    m, t = results["machine"], results["topologies"]
+    checks, table = posture_table(results)
+    exposure = t.get("systemd", {}).get("unit_exposure")
+
+    def per_topology(label: str, get) -> str:
+        return f"| {label} | " + " | ".join(get(name, v) for name, v in t.items()) + " |"
+
+    lines = [f"Headline figures of that run ({m['cores']} cores, Docker {m['engine']}, {m['storage_driver']}, "
+             f"cgroup v{m['cgroup_version']}, base {m['base_image']}, systemd recipe {systemd_recipe(results)}):", "",
+             "| | " + " | ".join(t) + " |", "|---|" + "---|" * len(t),
+             per_topology("memory at idle (docker stats)", lambda n, v: f"{total_idle_mib(v):.1f} MiB"
+                          + (f" ({v['containers']} containers)" if v["containers"] > 1 else "")),
+             per_topology("`docker run` to client's first success (median)",
+                          lambda n, v: f"{v['startup']['client_s']['median']:.2f} s"),
+             per_topology("same, from the engine's StartedAt",
+                          lambda n, v: f"{v['startup']['client_from_started_at_s']['median']:.2f} s"),
+             per_topology("latency p50 / p99 (client's poll)",
+                          lambda n, v: f"{v['latency_ms']['median']:.2f} / {v['latency_ms']['p99']:.2f} ms"),
+             per_topology("recovery after `kill -9`, server (median)",
+                          lambda n, v: f"{v['recovery_s']['server']['median']:.2f} s"),
+             per_topology("`docker stop`", lambda n, v: f"{v['stop']['stop_s']:.2f} s"),
+             per_topology("converge cold / Dockerfile build + run", lambda n, v: (
+                 f"{v['deploy']['converge_cold_s']:.1f} / {v['deploy']['baseline_total_s']:.1f} s")),
+             per_topology(f"privilege posture checks passed (of {len(checks)})",
+                          lambda n, v: str(sum(table[n].values()))),
+             per_topology("`systemd-analyze security` exposure of the units", lambda n, v: (
+                 f"{max(exposure['units'].values()):.1f} (systemd's defaults: {exposure['defaults']:.1f})"
+                 if n == "systemd" and exposure else "no units"))]
+    # In the README the recipe table sits inside "The measured comparison": one heading level down.
+    return lines + [line.replace("## ", "### ", 1) if line.startswith("## ") else line
+                    for line in recipe_section(results)]
+
+
+def write_readme(results: dict[str, Any], readme: Path) -> None:
+    text = readme.read_text()
+    before, rest = text.split(README_BEGIN, 1)
+    after = rest.split(README_END, 1)[1]
+    readme.write_text("\n".join([before + README_BEGIN, *readme_figures(results), README_END]) + after)
+
+
 def write(results: dict[str, Any], out_dir: Path) -> Path:
     pictures = charts(results, out_dir)
     path = out_dir / "report.md"
@@ -462,5 +510,9 @@ def write(results: dict[str, Any], out_dir: Path) -> Path:
 
 
 if __name__ == "__main__":
-    source = Path(sys.argv[1])
-    print(write(json.loads(source.read_text()), source.parent))
+    if sys.argv[1:2] == ["--readme"]:
+        root = Path(__file__).resolve().parent.parent
+        write_readme(json.loads((root / "results/sample/results.json").read_text()), root / "README.md")
+    else:
+        source = Path(sys.argv[1])
+        print(write(json.loads(source.read_text()), source.parent))

@@ -237,3 +237,12 @@ def test_exposure_section_lists_the_units_and_the_reference(sample):
         assert f"| {unit} | {score:.1f} |" in lines
         assert score < exposure["defaults"], "hardened units score below systemd's defaults"
     assert report.exposure_section({"topologies": {"single": {}}}) == []
+
+
+def test_readme_figures_are_the_samples(sample):
+    """The README's figures are generated from the sample, never typed: regenerate them with
+    python -m benchmark.report --readme after a new sample."""
+    text = (ROOT / "README.md").read_text()
+    assert report.README_BEGIN in text and report.README_END in text, "README.md lost its generated-figures markers"
+    block = text.split(report.README_BEGIN, 1)[1].split(report.README_END, 1)[0].strip("\n")
+    assert block.splitlines() == report.readme_figures(sample), "README figures differ from results/sample"
