@@ -16,3 +16,40 @@ def playbook(*args: str, timeout: float = 1200, env: dict[str, str] | None = Non
     command = [str(Path(sys.executable).with_name("ansible-playbook")), *args]
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=environment,
                           check=False)
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    """{host: {ok, changed, unreachable, failed, ...}} from ansible-playbook's PLAY RECAP lines (no colour)."""
+    found = {}
+    for line in output.splitlines():
+        host, sep, counts = line.partition(" : ")
+        if sep and "ok=" in counts and "changed=" in counts:
+            found[host.strip()] = {key: int(value) for key, value in
+                                   (part.split("=") for part in counts.split() if "=" in part)}
+    return found
+
+
+def inventory_hosts(*patterns: str, inventory: str = "inventory/lab/hosts.yml") -> list[str]:
+    """The hosts of the lab's inventory that match the patterns (as ansible --list-hosts sees them)."""
+    command = [str(Path(sys.executable).with_name("ansible")), "-i", inventory, ":".join(patterns), "--list-hosts"]
+    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True, timeout=120,
+                         env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")).stdout
+    return [line.strip() for line in out.splitlines()[1:] if line.strip()]
+
+
+def check_idempotent(output: str, expected: list[str]) -> list[str]:
+    """Why a re-run was not idempotent: a host with no recap line, or one that changed or failed."""
+    found = recap(output)
+    problems = [f"{host}: no PLAY RECAP line" for host in expected if host not in found]
+    problems += [f"{host}: changed={c['changed']} failed={c['failed']} unreachable={c['unreachable']}"
+                 for host, c in found.items() if c["changed"] or c["failed"] or c["unreachable"]]
+    return problems
+
+
+if __name__ == "__main__":
+    # python -m tests.support.ansible RECAP_FILE PATTERN...: exit 1 unless every host matching the patterns
+    # has a recap line with changed=0 and nothing failed (scripts/lab checks the site.yml re-run with it).
+    problems = check_idempotent(Path(sys.argv[1]).read_text(), inventory_hosts(*sys.argv[2:]))
+    for problem in problems:
+        print(f"not idempotent: {problem}", file=sys.stderr)
+    sys.exit(1 if problems else 0)

@@ -1,0 +1,29 @@
+"""The shared support code's parsers, on real output."""
+
+from __future__ import annotations
+
+from tests.support import ansible
+
+RECAP = """
+PLAY RECAP *********************************************************************
+lab-single                 : ok=44   changed=0    unreachable=0    failed=0    skipped=14   rescued=0    ignored=0
+lab-systemd                : ok=51   changed=0    unreachable=0    failed=0    skipped=23   rescued=0    ignored=0
+localhost                  : ok=16   changed=0    unreachable=0    failed=0    skipped=10   rescued=0    ignored=0
+"""
+
+
+def test_recap_reads_every_host():
+    assert ansible.recap(RECAP)["lab-systemd"] == {"ok": 51, "changed": 0, "unreachable": 0, "failed": 0,
+                                                   "skipped": 23, "rescued": 0, "ignored": 0}
+
+
+def test_idempotent_run_passes_only_with_a_line_for_every_expected_host():
+    assert ansible.check_idempotent(RECAP, ["localhost", "lab-single", "lab-systemd"]) == []
+    assert ansible.check_idempotent(RECAP, ["localhost", "lab-single", "lab-systemd", "lab-split-server"]) == [
+        "lab-split-server: no PLAY RECAP line"]
+    assert ansible.check_idempotent("no recap at all", ["localhost"]) == ["localhost: no PLAY RECAP line"]
+
+
+def test_a_change_or_failure_is_not_idempotent():
+    changed = RECAP.replace("ok=44   changed=0", "ok=44   changed=2")
+    assert ansible.check_idempotent(changed, ["lab-single"]) == ["lab-single: changed=2 failed=0 unreachable=0"]
