@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -25,6 +26,15 @@ def sh(*args: str, check: bool = True, timeout: float = 120) -> str:
     if check and result.returncode:
         raise AssertionError(f"{' '.join(args)} failed: {result.stderr.strip() or result.stdout[-2000:]}")
     return result.stdout.strip()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Every skipped test is a caveat of the run: scripts/lab lists them at the end (LAB_CAVEATS)."""
+    caveats = os.environ.get("LAB_CAVEATS")
+    if caveats and report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        with open(caveats, "a") as out:
+            out.write(f"{report.nodeid}: skipped: {reason.removeprefix('Skipped: ')}\n")
 
 
 def free_port() -> int:

@@ -246,3 +246,27 @@ def test_readme_figures_are_the_samples(sample):
     assert report.README_BEGIN in text and report.README_END in text, "README.md lost its generated-figures markers"
     block = text.split(report.README_BEGIN, 1)[1].split(report.README_END, 1)[0].strip("\n")
     assert block.splitlines() == report.readme_figures(sample), "README figures differ from results/sample"
+
+
+def met_of(results: dict, topology: str, target_start: str) -> bool | None:
+    return next(met for name, target, _, met in report.targets(results)
+                if name == topology and target.startswith(target_start))
+
+
+def test_targets_flip_with_the_figures(sample):
+    fast, slow = copy.deepcopy(sample), copy.deepcopy(sample)
+    fast["topologies"]["single"]["startup"]["client_from_started_at_s"]["median"] = 0.1
+    slow["topologies"]["single"]["startup"]["client_from_started_at_s"]["median"] = 0.2
+    assert (met_of(fast, "single", "start"), met_of(slow, "single", "start")) == (True, False)
+    fast["topologies"]["systemd"]["startup"]["client_from_started_at_s"]["median"] = 0.3
+    assert met_of(fast, "systemd", "start") is True, "systemd's start target is 0.35 s"
+    leaky = altered(sample, cgroup_reach="every container's cgroups")
+    assert met_of(leaky, "systemd", "root in the container") is False
+    assert met_of(altered(sample, cgroup_reach="its own cgroup only"), "systemd", "root in the container") is True
+
+
+def test_unmeasured_targets_never_count_as_met(sample):
+    rows = report.targets(sample)
+    assert any(met is None for *_, met in rows)
+    lines = report.markdown(sample, [])
+    assert "| not measured |" in lines and "measured targets met" in lines
