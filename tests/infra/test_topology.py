@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.infra.conftest import host_vars
+from tests.infra.conftest import host_vars, poll_until
 from tests.support import cgroup_reach
 from tests.support.docker import inspect as docker_inspect
 
@@ -66,3 +66,14 @@ def test_published_on_loopback_only(host):
 def test_cpu_weight_is_set(host):
     shares = docker_inspect(host_vars(host)["inventory_hostname"])["HostConfig"]["CpuShares"]
     assert shares > 0, "no CPU shares set: the container competes with Docker's default weight"
+
+
+def test_docker_reports_the_container_healthy(host):
+    """The health check runs and passes (server /healthz and a recent client poll), in every topology."""
+    name = host_vars(host)["inventory_hostname"]
+
+    def status() -> str | None:
+        health = docker_inspect(name)["State"].get("Health") or {}
+        return health.get("Status") if health.get("Status") in ("healthy", "unhealthy") else None
+
+    assert poll_until(status, 90, f"{name}'s health check to settle") == "healthy", docker_inspect(name)["State"]
