@@ -143,7 +143,9 @@ def recipe_section(results: dict[str, Any]) -> list[str]:
     lines += ["", "own-slice: host cgroup namespace; /sys/fs/cgroup and every hierarchy under it bound read-only, "
               "only the container's own cgroup parent (/container-topology-lab/<name>) read-write where systemd "
               "tracks its units. host-rw: the whole /sys/fs/cgroup read-write. privileged: host-rw plus "
-              "--privileged. Podman's --systemd=always is not measured yet (the Podman issue)."]
+              "--privileged. podman-systemd: the same image and roles on Podman with --systemd=always, no "
+              "privileges and no cgroup mount of the lab's. 'root in the container can write' is measured as root "
+              "inside it, beside a neighbour container."]
     return lines
 
 

@@ -74,8 +74,9 @@ def sh(*args: str, check: bool = True, stdin: str | None = None, timeout: float 
     return result
 
 
-def docker(*args: str, **kwargs: Any) -> str:
-    return sh("docker", *args, **kwargs).stdout.strip()
+def docker(*args: str, engine: str = "docker", **kwargs: Any) -> str:
+    """The engine's CLI (docker, or podman for the recipe table's Podman row)."""
+    return sh(engine, *args, **kwargs).stdout.strip()
 
 
 def wait_until(check: Callable[[], Any], deadline_s: float, what: str, step_s: float = 0.01) -> Any:
@@ -96,8 +97,8 @@ def http_json(url: str, timeout: float = 0.5) -> dict | None:
         return None
 
 
-def read_file(container: str, path: str) -> str:
-    return sh("docker", "exec", container, "cat", path, check=False).stdout
+def read_file(container: str, path: str, engine: str = "docker") -> str:
+    return sh(engine, "exec", container, "cat", path, check=False).stdout
 
 
 def container_events(container: str, path: str) -> list[dict]:
@@ -252,9 +253,9 @@ def deployed_flags(container: str) -> list[str]:
     return flags
 
 
-def stop_topology(topo: dict[str, Any]) -> dict[str, Any]:
+def stop_topology(topo: dict[str, Any], engine: str = "docker") -> dict[str, Any]:
     started = time.monotonic()
-    threads = [threading.Thread(target=sh, args=("docker", "stop", "-t", "10", c), kwargs={"check": False})
+    threads = [threading.Thread(target=sh, args=(engine, "stop", "-t", "10", c), kwargs={"check": False})
                for c in topo["containers"]]
     for thread in threads:
         thread.start()
@@ -264,10 +265,11 @@ def stop_topology(topo: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {"stop_s": took, "exit_codes": {}, "services": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for container in topo["containers"]:
-            result["exit_codes"][container] = int(docker("inspect", "-f", "{{.State.ExitCode}}", container))
+            result["exit_codes"][container] = int(docker("inspect", "-f", "{{.State.ExitCode}}", container,
+                                                         engine=engine))
             for service in ("server", "client"):
                 dest = Path(tmp) / f"{container}-{service}.log"
-                if sh("docker", "cp", f"{container}:/var/log/lab/{service}.log", str(dest), check=False).returncode:
+                if sh(engine, "cp", f"{container}:/var/log/lab/{service}.log", str(dest), check=False).returncode:
                     continue
                 events = stats.parse_json_lines(dest.read_text())
                 last = [e["event"] for e in events if e.get("event") in ("started", "stopping", "stopped")][-2:]
@@ -278,15 +280,15 @@ def stop_topology(topo: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def service_pid(container: str, role: str) -> int | None:
-    for row in stats.parse_ps(docker("exec", container, "ps", "-eo", "user=,pid=,rss=,args=")):
+def service_pid(container: str, role: str, engine: str = "docker") -> int | None:
+    for row in stats.parse_ps(docker("exec", container, "ps", "-eo", "user=,pid=,rss=,args=", engine=engine)):
         if stats.role_of(row["args"]) == role:
             return row["pid"]
     return None
 
 
-def processes(container: str) -> list[dict]:
-    rows = stats.parse_ps(docker("exec", container, "ps", "-eo", "user=,pid=,rss=,args="))
+def processes(container: str, engine: str = "docker") -> list[dict]:
+    rows = stats.parse_ps(docker("exec", container, "ps", "-eo", "user=,pid=,rss=,args=", engine=engine))
     return [row for row in rows if not row["args"].startswith("ps ")]
 
 
@@ -331,18 +333,17 @@ def measure_recovery(topo: dict[str, Any], role: str, runs: int) -> list[float]:
     return times
 
 
-def posture(topo: dict[str, Any]) -> dict[str, Any]:
+def posture(topo: dict[str, Any], engine: str = "docker") -> dict[str, Any]:
     out = {}
-    with cgroup_reach.neighbour() as other:
-        reach = {container: cgroup_reach.measure(container, other) for container in topo["containers"]}
+    reach = {container: cgroup_reach.measure_beside(container, engine) for container in topo["containers"]}
     for container in topo["containers"]:
-        info = json.loads(docker("inspect", container))[0]
+        info = json.loads(docker("inspect", container, engine=engine))[0]
         host = info["HostConfig"]
         procs = {}
-        for row in processes(container):
+        for row in processes(container, engine):
             role = stats.role_of(str(row["args"]))
             if role:
-                status = read_file(container, f"/proc/{row['pid']}/status")
+                status = read_file(container, f"/proc/{row['pid']}/status", engine)
                 procs[role] = {"user": row["user"], **stats.status_capabilities(status)}
         out[container] = {
             "privileged": host["Privileged"], "cap_add": host.get("CapAdd") or [],
@@ -568,13 +569,13 @@ def base_image() -> str:
 
 # --- systemd's cgroup recipes, side by side --------------------------------------------------------------------
 
-def kill9_back_s(container: str, role: str) -> float:
+def kill9_back_s(container: str, role: str, engine: str = "docker") -> float:
     """kill -9 a systemd service; seconds until a new process runs and systemd reports it active."""
-    before = wait_until(lambda: service_pid(container, role), 10, f"{role} pid", 0.05)
+    before = wait_until(lambda: service_pid(container, role, engine), 10, f"{role} pid", 0.05)
     t0 = time.time()
-    docker("exec", container, "kill", "-9", str(before))
-    wait_until(lambda: service_pid(container, role) not in (None, before) and sh(
-        "docker", "exec", container, "systemctl", "is-active", f"lab-{role}", check=False).stdout.strip() == "active",
+    docker("exec", container, "kill", "-9", str(before), engine=engine)
+    wait_until(lambda: service_pid(container, role, engine) not in (None, before) and sh(
+        engine, "exec", container, "systemctl", "is-active", f"lab-{role}", check=False).stdout.strip() == "active",
         30, f"{role} back", 0.02)
     return time.time() - t0
 
@@ -588,16 +589,17 @@ def measure_recipes(args: argparse.Namespace) -> list[dict[str, Any]]:
         for recipe in recipes.RECIPES:
             progress(f"systemd recipe {recipe}: deploying")
             run = recipes.deploy(recipe)
-            row: dict[str, Any] = {"recipe": recipe, "refusal": run.refusal}
+            row: dict[str, Any] = {"recipe": recipe, "engine": run.engine, "refusal": run.refusal}
             if run.runs:
-                c = run.container
+                c, engine = run.container, run.engine
                 topo = {"containers": {c: []}}
-                row["state"] = docker("exec", c, "systemctl", "is-system-running")
-                row["failed_units"] = docker("exec", c, "systemctl", "--failed", "--no-legend", "--plain").splitlines()
-                row["kill9_back_s"] = {role: stats.summarize([kill9_back_s(c, role) for _ in range(args.runs)])
+                row["state"] = docker("exec", c, "systemctl", "is-system-running", engine=engine)
+                row["failed_units"] = docker("exec", c, "systemctl", "--failed", "--no-legend", "--plain",
+                                             engine=engine).splitlines()
+                row["kill9_back_s"] = {role: stats.summarize([kill9_back_s(c, role, engine) for _ in range(args.runs)])
                                        for role in ("server", "client")}
-                row["posture"] = posture(topo)[c]
-                row["stop"] = stop_topology(topo)
+                row["posture"] = posture(topo, engine)[c]
+                row["stop"] = stop_topology(topo, engine)
             rows.append(row)
     finally:
         recipes.remove()

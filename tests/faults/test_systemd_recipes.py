@@ -5,13 +5,11 @@ its other checks are reported as skipped with the engine's reason, never as pass
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from tests.faults.conftest import Topology, poll_until
+from benchmark import run as bench
 from tests.support import cgroup_reach, recipes
-from tests.support.docker import docker
+from tests.support.docker import run
 
 
 @pytest.fixture(scope="module")
@@ -22,10 +20,10 @@ def deployed() -> dict[str, recipes.Deployed]:
 
 
 def running(deployed: dict[str, recipes.Deployed], recipe: str) -> recipes.Deployed:
-    run = deployed[recipe]
-    if not run.runs:
-        pytest.skip(f"this engine refused the {recipe} recipe: {run.refusal}")
-    return run
+    found = deployed[recipe]
+    if not found.runs:
+        pytest.skip(f"the {recipe} recipe did not run here: {found.refusal}")
+    return found
 
 
 def test_the_tightest_recipe_runs_here(deployed):
@@ -34,38 +32,35 @@ def test_the_tightest_recipe_runs_here(deployed):
 
 @pytest.mark.parametrize("recipe", recipes.RECIPES)
 def test_a_refusal_is_one_clear_line(deployed, recipe):
-    refusal = deployed[recipe].refusal
-    print(f"{recipe}: {refusal or 'runs'}")
-    assert not refusal or ("\n" not in refusal and f"the engine refused the {recipe} systemd recipe" in refusal
-                           and "Traceback" not in refusal), refusal
+    found = deployed[recipe]
+    print(f"{recipe}: {found.refusal or 'runs'}")
+    said = (f"the engine refused the {recipe} systemd recipe", f"{found.engine} is not installed here")
+    assert found.runs or ("\n" not in found.refusal and any(s in found.refusal for s in said)
+                          and "Traceback" not in found.refusal), found.refusal
 
 
 @pytest.mark.parametrize("recipe", recipes.RECIPES)
 def test_boots_to_running_with_no_failed_unit(deployed, recipe):
-    run = running(deployed, recipe)
-    state = docker("exec", run.container, "systemctl", "is-system-running")
-    failed = docker("exec", run.container, "systemctl", "--failed", "--no-legend", "--plain")
-    assert (state, failed) == ("running", ""), f"{run.container}: {state}; failed units: {failed}"
+    found = running(deployed, recipe)
+    state = run(found.engine, "exec", found.container, "systemctl", "is-system-running")
+    failed = run(found.engine, "exec", found.container, "systemctl", "--failed", "--no-legend", "--plain")
+    assert (state, failed) == ("running", ""), f"{found.container}: {state}; failed units: {failed}"
 
 
 @pytest.mark.parametrize("recipe", recipes.RECIPES)
-def test_services_come_back_after_kill9(deployed, recipe):
-    run = running(deployed, recipe)
-    topology = Topology(f"systemd/{recipe}", "systemd", run.container, run.container, 0)
-    killed_at = time.time()
-    for role in ("server", "client"):
-        before = poll_until(lambda r=role: topology.service_pid(r), 10, f"the {role} process")
-        topology.kill9(role)
-        poll_until(lambda r=role, b=before: topology.service_pid(r) not in (None, b), 30, f"a new {role} process")
-    poll_until(lambda: topology.client_ok_after(killed_at), 30, "a client success after both kills")
+@pytest.mark.parametrize("role", ["server", "client"])
+def test_services_come_back_after_kill9(deployed, recipe, role):
+    """A new process, reported active by systemd (the wait is bounded; its length is the benchmark's)."""
+    found = running(deployed, recipe)
+    bench.kill9_back_s(found.container, role, found.engine)
 
 
 @pytest.mark.parametrize("recipe", recipes.RECIPES)
 def test_root_writes_what_the_readme_states(deployed, recipe):
-    """own-slice: its own cgroup only. host-rw and privileged: every container's cgroups (measured, so
-    the README's claim about the looser recipes is checked too)."""
-    run = running(deployed, recipe)
-    with cgroup_reach.neighbour() as other:
-        reach = cgroup_reach.measure(run.container, other)
+    """own-slice: its own cgroup only. host-rw and privileged: every container's cgroups. Podman's
+    --systemd=always: new cgroups in the host's named systemd hierarchy (measured, so the README's claim
+    about the looser recipes is checked too)."""
+    found = running(deployed, recipe)
+    reach = cgroup_reach.measure_beside(found.container, found.engine)
     print(f"{recipe}: root can write {reach.summary}: {reach}")
     assert reach.summary == recipes.STATED_REACH[recipe], reach

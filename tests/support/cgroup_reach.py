@@ -15,10 +15,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.docker import docker, inspect
+import yaml
+
+from tests.support.docker import inspect, run
 
 PROBE = Path(__file__).with_name("reach_probe.py")
 LABEL = "container-topology-lab"
+ROLE_VARS = Path(__file__).resolve().parents[2] / "roles/lab_container/vars/main.yml"
+# Podman's ulimits, from the role that owns them (its default open-files limit is above some hosts' hard limit).
+PODMAN_ULIMITS = yaml.safe_load(ROLE_VARS.read_text())["__lab_container_podman_ulimits"]
+ENGINE_RUN_FLAGS = {"podman": tuple(flag for limit in PODMAN_ULIMITS for flag in ("--ulimit", limit))}
 
 
 @dataclass(frozen=True)
@@ -37,37 +43,50 @@ class Reach:
         if self.knobs_written:
             return "every container's cgroups"
         if self.cgroups_created or self.release_agents_writable:
-            return "cgroups outside its own (no other container's knobs)"
+            where = sorted({Path(p).parent.name for p in self.cgroups_created + self.release_agents_writable})
+            return f"cgroups outside its own in the {', '.join(where)} hierarchy"
         return "its own cgroup only"
 
 
-def knob_paths(container: str) -> list[str]:
+def knob_paths(container: str, engine: str = "docker") -> list[str]:
     """A container's CPU and pids knobs, at the paths a host-cgroup-namespace view shows them."""
-    info = inspect(container)
-    engine = json.loads(docker("info", "--format", "{{json .}}"))
-    if engine.get("CgroupDriver") == "systemd":
+    info = inspect(container, engine)
+    if engine == "podman":  # cgroupfs manager (a host without systemd): /libpod_parent/libpod-<id>
+        pid = info["State"]["Pid"]
+        with open(f"/proc/{pid}/cgroup") as lines:
+            cpu = next(line.split(":", 2)[2].strip() for line in lines if line.split(":")[1] in ("cpu", "cpu,cpuacct"))
+        return [f"/sys/fs/cgroup/cpu{cpu}/cpu.shares", f"/sys/fs/cgroup/pids{cpu}/pids.max"]
+    engine_info = json.loads(run(engine, "info", "--format", "{{json .}}"))
+    if engine_info.get("CgroupDriver") == "systemd":
         path = f"/{info['HostConfig'].get('CgroupParent') or 'system.slice'}/docker-{info['Id']}.scope"
     else:
         path = f"{info['HostConfig'].get('CgroupParent') or '/docker'}/{info['Id']}"
-    if str(engine.get("CgroupVersion")) == "2":
+    if str(engine_info.get("CgroupVersion")) == "2":
         return [f"/sys/fs/cgroup{path}/cpu.weight", f"/sys/fs/cgroup{path}/pids.max"]
     return [f"/sys/fs/cgroup/cpu{path}/cpu.shares", f"/sys/fs/cgroup/pids{path}/pids.max"]
 
 
 @contextlib.contextmanager
-def neighbour(image: str = "lab-python:latest") -> Iterator[str]:
-    """Another container on the same engine, removed afterwards."""
-    name = docker("run", "-d", "--label", f"{LABEL}=probe", "--network", "none", "--entrypoint", "sleep", image,
-                  "300")
+def neighbour(image: str = "lab-python:latest", engine: str = "docker") -> Iterator[str]:
+    """Another container on the same engine (from an image it has), removed afterwards."""
+    name = run(engine, "run", "-d", "--label", f"{LABEL}=probe", "--network", "none", "--entrypoint", "sleep",
+               *ENGINE_RUN_FLAGS.get(engine, ()), image, "300")
     try:
         yield name
     finally:
-        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+        subprocess.run([engine, "rm", "-f", name], capture_output=True, check=False)
 
 
-def measure(container: str, neighbour_container: str) -> Reach:
+def measure_beside(container: str, engine: str = "docker") -> Reach:
+    """The probe in `container` against a fresh neighbour run from the container's own image."""
+    info = inspect(container, engine)
+    with neighbour(info.get("ImageName") or info["Config"]["Image"], engine) as other:
+        return measure(container, other, engine)
+
+
+def measure(container: str, neighbour_container: str, engine: str = "docker") -> Reach:
     """Run the probe as root in `container` against `neighbour_container`'s knobs."""
-    stdin = json.dumps({"knobs": knob_paths(neighbour_container)})
+    stdin = json.dumps({"knobs": knob_paths(neighbour_container, engine)})
     script = PROBE.read_text()
-    out = docker("exec", "-i", "-u", "0", container, "python3", "-c", script, stdin=stdin)
+    out = run(engine, "exec", "-i", "-u", "0", container, "python3", "-c", script, stdin=stdin)
     return Reach(**json.loads(out))

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import dataclass
 
 from tests.support import ansible
 
-# Tightest first, as roles/lab_container probes them.
-RECIPES = ("own-slice", "host-rw", "privileged")
+# Docker's, tightest first as roles/lab_container probes them, then Podman's --systemd=always.
+RECIPES = ("own-slice", "host-rw", "privileged", "podman-systemd")
+ENGINES = {"podman-systemd": "podman"}
 INVENTORIES = ("-i", "inventory/lab/hosts.yml", "-i", "inventory/recipes/hosts.yml")
 PLAYBOOKS = ("playbooks/deploy.yml", "playbooks/configure.yml", "playbooks/verify.yml")
 # What root in the container can write, as the README and the report state it.
 STATED_REACH = {"own-slice": "its own cgroup only", "host-rw": "every container's cgroups",
-                "privileged": "every container's cgroups"}
+                "privileged": "every container's cgroups",
+                "podman-systemd": "cgroups outside its own in the systemd hierarchy"}
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,7 @@ class Deployed:
     recipe: str
     container: str
     refusal: str  # the engine's one-line reason when it refused the recipe; "" when it runs
+    engine: str = "docker"
 
     @property
     def runs(self) -> bool:
@@ -36,16 +40,18 @@ def container(recipe: str) -> str:
 def deploy(recipe: str) -> Deployed:
     """Create, configure and verify the recipe's container. A recipe the engine refuses comes back with the
     role's one-line message; any other failure raises with the playbook's output."""
-    name = container(recipe)
+    name, engine = container(recipe), ENGINES.get(recipe, "docker")
+    if shutil.which(engine) is None:
+        return Deployed(recipe, name, f"{name}: {engine} is not installed here", engine)
     result = ansible.playbook(*INVENTORIES, "-l", f"localhost,{name}", *PLAYBOOKS,
                               env={"ANSIBLE_CALLBACK_RESULT_FORMAT": "json"})
     if result.returncode == 0:
-        return Deployed(recipe, name, "")
+        return Deployed(recipe, name, "", engine)
     refused = re.search(r'"msg": ("[^"\\]*(?:\\.[^"\\]*)*the engine refused the [^"\\]*(?:\\.[^"\\]*)*")',
                         result.stdout)
     if not refused:
         raise RuntimeError(f"deploying the {recipe} recipe failed:\n{result.stdout[-3000:]}{result.stderr[-1000:]}")
-    return Deployed(recipe, name, json.loads(refused.group(1)))
+    return Deployed(recipe, name, json.loads(refused.group(1)), engine)
 
 
 def remove(recipes: tuple[str, ...] = RECIPES) -> None:
