@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import ROOT
 
@@ -49,3 +50,32 @@ def test_bad_variable_fails_before_any_change(tmp_path, role, extra, message):
     assert result.returncode != 0, output
     assert message in output, output
     assert "changed=0" in output, "nothing may change before validation fails"
+
+
+class RoleYaml(yaml.SafeLoader):
+    """Reads role files as data: Ansible's !unsafe marks a literal string."""
+
+
+RoleYaml.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
+
+
+def role_yaml(path: Path) -> dict:
+    loader = RoleYaml(path.read_text())
+    try:
+        return loader.get_single_data() or {}
+    finally:
+        loader.dispose()
+
+
+ROLES = sorted(p.parent.parent.name for p in (ROOT / "roles").glob("*/meta/argument_specs.yml"))
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_defaults_and_argument_specs_name_the_same_variables(role):
+    """A default without a spec is never validated; a spec without a default is undefined at run time
+    (argument specs check values, they do not set them)."""
+    defaults = set(role_yaml(ROOT / "roles" / role / "defaults/main.yml"))
+    specs = role_yaml(ROOT / "roles" / role / "meta/argument_specs.yml")["argument_specs"]
+    specified = {name for entry in specs.values() for name in (entry.get("options") or {})}
+    assert (sorted(defaults - specified), sorted(specified - defaults)) == ([], []), \
+        "(defaults without a spec, specs without a default)"
