@@ -92,7 +92,7 @@ def exposure_section(results: dict[str, Any]) -> list[str]:
 def posture_table(results: dict[str, Any]) -> tuple[list[str], dict[str, dict[str, bool]]]:
     """Per topology, each check passes only if every container of the topology passes it.
 
-    When the systemd topology ran without --privileged (the engine refused the privileged recipe), that
+    When the systemd topology ran without --privileged (the engine refused the privileged recipe), the
     privileged recipe gets a column derived from it: the same container with privileged set.
     """
     table: dict[str, dict[str, bool]] = {}
