@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark import stats
+from tests.support import ansible as support_ansible
 from tests.support import cgroup_reach, recipes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,9 +107,12 @@ def container_events(container: str, path: str) -> list[dict]:
 
 
 def ansible(*args: str) -> tuple[float, str]:
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    """ansible-playbook (tests/support/ansible.py runs it); seconds taken and its output. Fails loudly."""
     started = time.monotonic()
-    result = sh(str(Path(sys.executable).with_name("ansible-playbook")), *args, env=env, timeout=1200)
+    result = support_ansible.playbook(*args)
+    if result.returncode:
+        detail = (result.stderr.strip() or result.stdout.strip())[-1500:]
+        raise RuntimeError(f"ansible-playbook {' '.join(args[:3])}... failed ({result.returncode}): {detail}")
     return time.monotonic() - started, result.stdout
 
 

@@ -10,12 +10,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def playbook(*args: str, timeout: float = 1200, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run ansible-playbook in the project root; the caller judges the return code."""
+def _run(tool: str, *args: str, timeout: float, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """An Ansible command from this virtualenv, in the project root, with its configuration and no colour."""
     environment = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", **(env or {}))
-    command = [str(Path(sys.executable).with_name("ansible-playbook")), *args]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=environment,
-                          check=False)
+    return subprocess.run([str(Path(sys.executable).with_name(tool)), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout, env=environment, check=False)
+
+
+def playbook(*args: str, timeout: float = 1200, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run ansible-playbook; the caller judges the return code."""
+    return _run("ansible-playbook", *args, timeout=timeout, env=env)
 
 
 def recap(output: str) -> dict[str, dict[str, int]]:
@@ -31,10 +35,9 @@ def recap(output: str) -> dict[str, dict[str, int]]:
 
 def inventory_hosts(*patterns: str, inventory: str = "inventory/lab/hosts.yml") -> list[str]:
     """The hosts of the lab's inventory that match the patterns (as ansible --list-hosts sees them)."""
-    command = [str(Path(sys.executable).with_name("ansible")), "-i", inventory, ":".join(patterns), "--list-hosts"]
-    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True, timeout=120,
-                         env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")).stdout
-    return [line.strip() for line in out.splitlines()[1:] if line.strip()]
+    result = _run("ansible", "-i", inventory, ":".join(patterns), "--list-hosts", timeout=120)
+    result.check_returncode()
+    return [line.strip() for line in result.stdout.splitlines()[1:] if line.strip()]
 
 
 def check_idempotent(output: str, expected: list[str]) -> list[str]:
