@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 
+sys.dont_write_bytecode = True  # never leave a __pycache__ in the container measured
 sys.path.insert(0, "/opt/lab")
 from client import PollError, poll  # the client is installed at run time
 

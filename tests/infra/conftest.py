@@ -16,6 +16,7 @@ from tests.conftest import wait_for
 
 CLIENT_LOG = "/var/log/lab/client.log"
 SCRIPTS = {"lab-server": "server.py", "lab-client": "client.py"}
+GROUPS = {"lab-server": "lab_server_hosts", "lab-client": "lab_client_hosts"}
 # Each check runs commands in a container: poll twice a second.
 poll_until = functools.partial(wait_for, step_s=0.5)
 
@@ -40,7 +41,13 @@ def service_pids(host, service: str) -> list[int]:
     """PIDs of the python processes running the service's script."""
     out = host.check_output("ps -eo pid=,args=")
     return [int(line.split()[0]) for line in out.splitlines()
-            if f"/opt/lab/{SCRIPTS[service]}" in line and "python3" in line]
+            if f"/opt/lab/{SCRIPTS[service]}c" in line and "python3" in line]
+
+
+def services(host) -> list[str]:
+    """The lab services this host runs, by its groups."""
+    groups = host_vars(host)["group_names"]
+    return [service for service, group in GROUPS.items() if group in groups]
 
 
 def manager_reports_running(host, service: str) -> bool:

@@ -42,6 +42,8 @@ def test_healthz(host):
 
 @pytest.mark.parametrize(("path", "owner", "group", "mode"), [
     ("/opt/lab/server.py", "root", "root", 0o755),
+    ("/opt/lab/server.pyc", "root", "root", 0o644),
+    ("/opt/lab/labkit.py", "root", "root", 0o644),
     ("/etc/lab/lab-server.env", "root", "lab", 0o640),
 ])
 def test_installed_files(host, path, owner, group, mode):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
-from tests.infra.conftest import host_vars, poll_until
+from tests.infra.conftest import SCRIPTS, host_vars, poll_until, service_pids, services
 from tests.support import cgroup_reach
 from tests.support.docker import inspect as docker_inspect
 
@@ -16,11 +17,24 @@ PID1 = {"supervisord": "supervisord", "systemd": "systemd"}
 def test_pid1_is_the_manager_or_the_service(host):
     hv = host_vars(host)
     cmdline = host.file("/proc/1/cmdline").content_string.replace("\0", " ")
-    if hv["lab_manager"] == "none":
-        expected = "server.py" if "lab_server_hosts" in hv["group_names"] else "client.py"
-    else:
-        expected = PID1[hv["lab_manager"]]
+    expected = f"/opt/lab/{SCRIPTS[services(host)[0]]}c" if hv["lab_manager"] == "none" else PID1[hv["lab_manager"]]
     assert expected in cmdline, f"PID 1 is {cmdline!r}, expected {expected}"
+
+
+COMPILE = Path(__file__).resolve().parents[2] / "roles/lab_service/files/compile_bytecode.py"
+
+
+def test_services_run_current_precompiled_bytecode(host):
+    """Each service runs its .pyc, compiled from the installed source by this interpreter, and so does
+    the module it imports: no service compiles itself at start."""
+    found = services(host)
+    assert found, "this host runs no lab service"
+    for service in found:
+        script = f"/opt/lab/{SCRIPTS[service]}"
+        check = host.run(f"python3 -c {shlex.quote(COMPILE.read_text())} --check {script} /opt/lab/labkit.py")
+        assert check.rc == 0, f"{service}: {check.stdout or check.stderr}"
+        pids = poll_until(lambda service=service: service_pids(host, service), 30, f"{service} running its .pyc")
+        assert len(pids) == 1, pids
 
 
 def test_root_cannot_write_outside_its_own_cgroup(host):

@@ -9,7 +9,6 @@ import socket
 import sys
 import threading
 import time
-import urllib.error
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -21,6 +20,7 @@ BAD_BODIES = {
     "http_error": (500, b'{"error": "boom"}'),
     "not_json": (200, b"<html>garbage</html>"),
     "missing_fields": (200, b'{"status": "ok"}'),
+    "nested": (200, b"[" * 100000 + b"]" * 100000),
 }
 
 
@@ -35,6 +35,18 @@ class BadServer:
             def do_GET(self) -> None:
                 if bad.mode == "slow":
                     time.sleep(1.5)
+                if bad.mode == "hang":
+                    time.sleep(30)
+                    return
+                if bad.mode == "trickle":  # the head at once, then a byte of body every 0.3 s
+                    self.send_response(200)
+                    self.send_header("Content-Length", "100")
+                    self.end_headers()
+                    for _ in range(100):
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                        time.sleep(0.3)
+                    return
                 if bad.mode == "closed":
                     self.close_connection = True
                     return  # no response at all
@@ -145,9 +157,90 @@ def test_bad_arguments_exit_2(start_service, args):
 ])
 def test_failure_reasons_are_classified(exc, reason):
     """Errors that cannot be provoked on every machine (no IPv6 in a container, say), classified directly."""
+    assert import_client().classify(exc).reason == reason
+
+
+def import_client():
     sys.path.insert(0, str(FILES))
     try:
         import client
     finally:
         sys.path.remove(str(FILES))
-    assert client.classify(urllib.error.URLError(exc))[0] == reason
+    return client
+
+
+def test_proxy_settings_are_ignored(server, start_service, monkeypatch):
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")
+    client = start_service("client.py", "--once", "--url", f"http://127.0.0.1:{server[1]}/")
+    assert client.proc.wait(10) == 0, client.events()
+
+
+def test_one_deadline_covers_the_whole_poll(bad_server, start_service):
+    """A body trickling in (100 bytes, 0.3 s each) is cut at --timeout, not allowed 30 s."""
+    bad_server.mode = "trickle"
+    client = start_service("client.py", "--once", "--url", bad_server.url, "--timeout", "1")
+    assert client.proc.wait(10) == 1
+    failed = client.events("poll_failed")[0]
+    assert failed["reason"] == "timeout" and failed["ms"] < 5000, failed
+
+
+def test_name_lookup_is_inside_the_deadline(monkeypatch):
+    """A resolver that hangs (broken DNS) ends the poll at its deadline as a timeout."""
+    client = import_client()
+    real = socket.getaddrinfo
+
+    def hanging(host, *args, **kwargs):
+        if kwargs.get("flags") == socket.AI_NUMERICHOST:
+            return real(host, *args, **kwargs)
+        time.sleep(5)
+        raise socket.gaierror(-2, "too late")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging)
+    started = time.monotonic()
+    with pytest.raises(client.PollError) as failed:
+        client.poll("http://lab-slow-dns.invalid:8080/", 0.3)
+    assert failed.value.reason == "timeout" and time.monotonic() - started < 2
+
+
+def test_sigterm_ends_a_poll_in_progress(bad_server, start_service):
+    bad_server.mode = "hang"
+    client = start_service("client.py", "--url", bad_server.url, "--timeout", "60")
+    wait_for(lambda: client.events("started"), 10, "the client's started line")
+    time.sleep(0.3)  # let the poll reach the hanging server: the point is to stop mid-poll
+    code, _ = client.stop(signal.SIGTERM)
+    assert code == 0
+    assert not client.events("poll_ok") and not client.events("poll_failed"), "the poll was not in progress"
+    assert client.events("stopped"), client.events()
+
+
+@pytest.mark.parametrize("args", [["--url", "http://[::1/"], ["--url", "http://127.0.0.1:abc/"],
+                                  ["--url", "https://127.0.0.1/"], ["--interval", "nan"], ["--interval", "inf"],
+                                  ["--timeout", "nan"], ["--retry-min", "0"], ["--bogus"]])
+def test_bad_settings_exit_2_at_start(start_service, args):
+    client = start_service("client.py", *args)
+    assert client.proc.wait(10) == 2
+
+
+def test_bad_settings_from_the_environment_exit_2_naming_it(tmp_path):
+    import os
+    import subprocess
+
+    env = dict(os.environ, LAB_CLIENT_INTERVAL="soon")
+    result = subprocess.run([sys.executable, str(FILES / "client.py"), "--once"], env=env, capture_output=True,
+                            text=True, timeout=10, check=False)
+    assert result.returncode == 2 and "LAB_CLIENT_INTERVAL" in result.stderr, result.stderr
+
+
+def test_non_ascii_url_is_a_logged_failure_not_a_crash(start_service):
+    url = "http://b\u00fccher.invalid/\u00e4?q=\u00f6"
+    client = start_service("client.py", "--once", "--url", url, "--timeout", "5")
+    assert client.proc.wait(30) == 1
+    assert client.events("poll_failed")[0]["reason"] == "dns"
+
+
+def test_deeply_nested_json_is_not_json(bad_server, start_service):
+    bad_server.mode = "nested"
+    client = start_service("client.py", "--once", "--url", bad_server.url)
+    assert client.proc.wait(10) == 1
+    assert client.events("poll_failed")[0]["reason"] in ("not_json",)

@@ -11,23 +11,10 @@ import urllib.request
 import pytest
 
 from tests.conftest import free_port, get_json, wait_for
+from tests.support.http import raw, read_response, status_of
 
 SYSTEM_FIELDS = ("hostname", "os", "kernel", "python", "pid", "uptime_s", "load_average", "memory_total_kib",
                  "memory_available_kib", "cpu_count", "time_utc", "requests_served", "container")
-
-
-def raw(port: int, payload: bytes, timeout: float = 3.0) -> bytes:
-    """Send raw bytes, return everything the server answers before closing."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(payload)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def status_of(response: bytes) -> int:
-    return int(response.split(b" ", 2)[1])
 
 
 def test_root_reports_system_info(server):
@@ -139,7 +126,168 @@ def test_port_in_use_exits_3(server, start_service):
     assert other.events("bind_failed")
 
 
-@pytest.mark.parametrize("args", [["--port", "70000"], ["--port", "abc"], ["--timeout", "0"],
-                                  ["--log-file", "/nonexistent-dir/server.log"]])
+@pytest.mark.parametrize("args", [
+    ["--port", "70000"], ["--port", "abc"], ["--timeout", "0"], ["--timeout", "nan"], ["--timeout", "inf"],
+    ["--grace", "-1"], ["--grace", "nan"], ["--max-connections", "0"], ["--log-file", "/nonexistent-dir/server.log"],
+    ["--no-such-flag"], ["--port"]])
 def test_bad_arguments_exit_2(start_service, args):
     assert start_service("server.py", *args).proc.wait(10) == 2
+
+
+# ---- hostile clients and real load (each with the server as a real process) ----------------
+
+def raise_fd_limit(wanted: int) -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < wanted:
+        if hard != resource.RLIM_INFINITY and hard < wanted:
+            pytest.fail(f"this test needs {wanted} descriptors; the hard limit is {hard}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def server_connections(service) -> int:
+    """Client connections the server holds: its sockets less the listener and its signal wake-up pair."""
+    import os
+
+    fds = f"/proc/{service.proc.pid}/fd"
+    return sum(os.readlink(f"{fds}/{fd}").startswith("socket:") for fd in os.listdir(fds)) - 3
+
+
+def test_trickling_client_is_dropped_at_its_request_deadline(server):
+    """One byte every 0.5 s resets no timer: the whole request has --timeout (1 s) to arrive."""
+    _, port = server
+    payload = b"GET /healthz HTTP/1.1\r\nX-Slow: " + b"a" * 40
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sent = 0
+        try:
+            for byte in payload:
+                sock.sendall(bytes([byte]))
+                sent += 1
+                time.sleep(0.5)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        else:
+            assert sock.recv(1) == b"", "the server kept a trickling request past its deadline"
+    assert sent < len(payload) // 2, f"the trickle sent {sent} of {len(payload)} bytes before the server dropped it"
+
+
+def test_1000_slow_senders_are_held_while_healthz_answers(server):
+    service, port = server
+    raise_fd_limit(4096)
+    held = [socket.create_connection(("127.0.0.1", port)) for _ in range(1000)]
+    try:
+        for sock in held:
+            sock.sendall(b"GET / HT")
+        for _ in range(20):
+            assert get_json(f"http://127.0.0.1:{port}/healthz") == {"status": "ok"}
+        wait_for(lambda: server_connections(service) >= 1000, 5, "the server holding all 1000 connections")
+    finally:
+        for sock in held:
+            sock.close()
+    wait_for(lambda: server_connections(service) == 0, 10, "the server holding no connection")
+
+
+def test_resets_leave_only_json_lines(server):
+    import struct
+
+    service, port = server
+    for _ in range(200):
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with RST
+        sock.close()
+    assert get_json(f"http://127.0.0.1:{port}/healthz") == {"status": "ok"}
+    lines = service.log.read_text().splitlines()
+    assert all(line.startswith("{") and line.endswith("}") for line in lines), \
+        [line for line in lines if not line.startswith("{")][:5]
+
+
+def test_keep_alive_has_no_nagle_stall(server):
+    """Head and body leave in one write with TCP_NODELAY: Nagle plus delayed ACK would cost ~40 ms each."""
+    _, port = server
+    took = []
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        for _ in range(100):
+            started = time.perf_counter()
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            head, _ = read_response(sock)
+            took.append(time.perf_counter() - started)
+            assert head.startswith(b"HTTP/1.1 200")
+    took.sort()
+    assert took[50] < 0.02, f"median keep-alive request took {took[50] * 1000:.1f} ms"
+
+
+def test_http10_keep_alive_is_answered_keep_alive(server):
+    _, port = server
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        for _ in range(3):
+            sock.sendall(b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            head, body = read_response(sock)
+            assert b"connection: keep-alive" in head.lower() and body == b'{"status":"ok"}'
+
+
+def test_logged_latency_excludes_idle_keep_alive_time(start_service):
+    port = free_port()
+    service = start_service("server.py", "--host", "127.0.0.1", "--port", str(port), "--timeout", "5")
+    wait_for(lambda: get_json(f"http://127.0.0.1:{port}/healthz"), 10, "server")
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET /nope HTTP/1.1\r\n\r\n")
+        read_response(sock)
+        time.sleep(1.0)  # idle on the kept connection: not part of the next request
+        sock.sendall(b"GET /nope HTTP/1.1\r\n\r\n")
+        read_response(sock)
+    lines = wait_for(lambda: len(found := [e for e in service.events("request") if e["path"] == "/nope"]) == 2
+                     and found, 5, "two access lines")
+    assert lines[1]["ms"] < 500, lines[1]
+
+
+def test_503_is_sent_after_the_head_and_rejections_are_summarised(start_service):
+    port = free_port()
+    service = start_service("server.py", "--host", "127.0.0.1", "--port", str(port), "--max-connections", "4")
+    wait_for(lambda: get_json(f"http://127.0.0.1:{port}/healthz"), 10, "server")
+    held = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+    try:
+        wait_for(lambda: status_of(raw(port, b"GET /healthz HTTP/1.1\r\n\r\n")) == 503, 5, "a 503 past the bound")
+        for _ in range(50):  # a head with a body: the 503 arrives whole, the unread body causes no reset
+            answer = raw(port, b"POST / HTTP/1.1\r\nContent-Length: 20000\r\n\r\n" + b"x" * 20000)
+            assert status_of(answer) == 503 and answer.endswith(b'"status":503}'), answer[:200]
+    finally:
+        for sock in held:
+            sock.close()
+    wait_for(lambda: sum(line["rejected"] for line in service.events("connections_dropped")) >= 51, 5,
+             "all 51 rejections counted in the dropped-connections summary")
+    summary = service.events("connections_dropped")
+    assert len(summary) <= 10, f"{len(summary)} summary lines for 51 rejections: one a second at most"
+
+
+def test_request_without_version_gets_a_status_line(server):
+    answer = raw(server[1], b"GET /\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.0 400 "), answer[:80]
+
+
+def test_ipv6_listen_address(start_service):
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback on this machine: {exc}")
+    port = free_port()
+    start_service("server.py", "--host", "::1", "--port", str(port))
+    assert wait_for(lambda: raw(port, b"GET /healthz HTTP/1.0\r\n\r\n", host="::1"), 10, "an answer on [::1]") \
+        .endswith(b'{"status":"ok"}')
+
+
+def test_in_flight_request_finishes_on_stop(server):
+    """SIGTERM mid-request: the request still gets its answer (with Connection: close), then exit 0."""
+    service, port = server
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+        # Another request answered means the loop has passed over the first one's bytes.
+        assert get_json(f"http://127.0.0.1:{port}/healthz") == {"status": "ok"}
+        service.proc.send_signal(signal.SIGTERM)
+        wait_for(lambda: service.events("stopping"), 5, "the stopping line")
+        sock.sendall(b"\r\n")
+        head, _ = read_response(sock)
+    assert head.startswith(b"HTTP/1.1 200") and b"connection: close" in head.lower()
+    assert service.proc.wait(5) == 0
