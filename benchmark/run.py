@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmark import stats
+from benchmark import load, stats
 from tests.support import ansible as support_ansible
 from tests.support import cgroup_reach, recipes
 
@@ -31,19 +31,6 @@ ROOT = Path(__file__).resolve().parent.parent
 LABEL = "container-topology-lab"
 BENCH_LABEL = f"{LABEL}=bench"
 PROBE = (Path(__file__).parent / "probe.py").read_text()
-
-# A minimal stdlib JSON server, the throughput reference: same fields the client requires.
-MINIMAL_SERVER = r"""
-import json, os, socket
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-BODY = json.dumps({"hostname": socket.gethostname(), "pid": os.getpid(), "requests_served": 0}).encode()
-class H(BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200); self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(BODY))); self.end_headers(); self.wfile.write(BODY)
-ThreadingHTTPServer(("0.0.0.0", 8081), H).serve_forever()
-"""
-
 
 def topologies() -> dict[str, dict[str, Any]]:
     """The three topologies as the inventory deploys them (names, ports). Each container's run flags are
@@ -308,6 +295,56 @@ def probe(container: str, *args: str, timeout: float = 300) -> dict:
 
 # --- measurements per topology ------------------------------------------------------------------------------------
 
+def server_sockets(container: str, pid: int) -> int:
+    return int(docker("exec", container, "sh", "-c", f"find /proc/{pid}/fd -lname 'socket:*' | wc -l"))
+
+
+def server_load(name: str, topo: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """The server under load on its container's loopback, every generator a separate process (benchmark.load):
+    20 connections, a connection per request, against the lab server and then a minimal stdlib server with
+    the same backlog; keep-alive requests one after another; 1,000 slow senders with /healthz asked meanwhile."""
+    netns = int(docker("inspect", "-f", "{{.State.Pid}}", topo["server"]))
+    out: dict[str, Any] = {}
+    progress(f"{name}: throughput, {args.threads} connections for {args.load_seconds}s (wrk, a connection per request)")
+    sampled: dict[str, Any] = {}
+    sampler = threading.Timer(args.load_seconds / 2, lambda: sampled.update(
+        mem=container_mem_mib(list(topo["containers"])), rss=processes(topo["server"])))
+    sampler.start()
+    lab = load.wrk(netns, "http://127.0.0.1:8080/", args.threads, args.load_seconds, keep_alive=False)
+    sampler.join()
+    docker("exec", "-d", topo["server"], "python3", "-c", load.MINIMAL_SERVER, "8081")
+    wait_until(lambda: sh("docker", "exec", topo["server"], "python3", "/opt/lab/client.pyc", "--once", "--url",
+                          "http://127.0.0.1:8081/", check=False).returncode == 0, 20, "minimal server", 0.1)
+    try:
+        ref = load.wrk(netns, "http://127.0.0.1:8081/", args.threads, args.load_seconds, keep_alive=False)
+    finally:
+        docker("exec", topo["server"], "pkill", "-f", load.MINIMAL_MARK, check=False)
+    out["throughput"] = {
+        "lab_rps": lab["rps"], "minimal_rps": ref["rps"], "ratio_to_minimal": stats.ratio(lab["rps"], ref["rps"]),
+        "lab_latency_ms": {"median": lab["p50_ms"], "p99": lab["p99_ms"], "max": lab["max_ms"]},
+        "minimal_latency_ms": {"median": ref["p50_ms"], "p99": ref["p99_ms"], "max": ref["max_ms"]},
+        "lab_failures": lab["errors"], "minimal_failures": ref["errors"], "connections": args.threads,
+        "seconds": args.load_seconds, "generator": "wrk in the server container's network namespace"}
+    out["memory_load_mib"] = sampled.get("mem", {})
+    out["processes_under_load"] = sampled.get("rss", [])
+
+    progress(f"{name}: keep-alive, one connection, requests one after another for {args.load_seconds}s")
+    keep = load.wrk(netns, "http://127.0.0.1:8080/", 1, args.load_seconds, keep_alive=True)
+    out["keep_alive_ms"] = {"median": keep["p50_ms"], "p99": keep["p99_ms"], "max": keep["max_ms"],
+                            "requests": keep["requests"], "errors": keep["errors"]}
+
+    progress(f"{name}: {args.slow_senders} slow senders (a byte a second) while /healthz is asked")
+    pid = wait_until(lambda: service_pid(topo["server"], "server"), 30, "server process")
+    before = server_sockets(topo["server"], pid)
+    slow = load.slow_senders(netns, 8080, args.slow_senders, min(args.load_seconds, 8.0))
+    after = wait_until(lambda: (n := server_sockets(topo["server"], pid)) <= before and n + 1, 30,
+                       "the server's sockets back to where they were", 0.2) - 1
+    out["slow_senders"] = {**slow, "server_sockets_before": before, "server_sockets_after": after,
+                           "server_pid_unchanged": service_pid(topo["server"], "server") == pid}
+    return out
+
+
+
 def measure_recovery(topo: dict[str, Any], role: str, runs: int) -> list[float]:
     """kill -9 the service; seconds until it serves again (server) or polls again (client)."""
     times = []
@@ -467,25 +504,7 @@ def measure_topology(name: str, topo: dict[str, Any], images: dict[str, str], ar
     result["latency_ms"] = {**stats.summarize(lat["latency_ms"]), "failures": lat["failures"]}
     result["latency_raw"] = lat["latency_ms"]
 
-    progress(f"{name}: throughput, {args.threads} concurrent clients for {args.load_seconds}s")
-    sampled: dict[str, Any] = {}
-    sampler = threading.Timer(args.load_seconds / 2, lambda: sampled.update(
-        mem=container_mem_mib(list(topo["containers"])), rss=processes(topo["server"])))
-    sampler.start()
-    lab = probe(topo["client"], "load", topo["url"], str(args.threads), str(args.load_seconds))
-    sampler.join()
-    docker("exec", "-d", topo["server"], "python3", "-c", MINIMAL_SERVER)
-    minimal_url = topo["url"].replace(":8080/", ":8081/")
-    wait_until(lambda: sh("docker", "exec", topo["client"], "python3", "/opt/lab/client.py", "--once", "--url",
-                          minimal_url, check=False).returncode == 0, 20, "minimal server", 0.1)
-    ref = probe(topo["client"], "load", minimal_url, str(args.threads), str(args.load_seconds))
-    docker("exec", topo["server"], "pkill", "-f", "ThreadingHTTPServer")
-    result["throughput"] = {
-        "lab_rps": lab["rps"], "minimal_rps": ref["rps"], "ratio_to_minimal": stats.ratio(lab["rps"], ref["rps"]),
-        "lab_latency_ms": stats.summarize(lab["latency_ms"]), "minimal_latency_ms": stats.summarize(ref["latency_ms"]),
-        "lab_failures": lab["failures"], "threads": args.threads, "seconds": args.load_seconds}
-    result["memory_load_mib"] = sampled.get("mem", {})
-    result["processes_under_load"] = sampled.get("rss", [])
+    result.update(server_load(name, topo, args))
 
     progress(f"{name}: recovery after kill -9, {args.runs} times each")
     result["recovery_s"] = {role: stats.summarize(times := measure_recovery(topo, role, args.runs)) | {"raw": times}
@@ -523,13 +542,14 @@ def served_per_task() -> dict[str, int]:
 
 
 def measure_swarm(args: argparse.Namespace) -> dict[str, Any]:
-    """The split server as a Swarm service with M = 1..max replicas, under the same load generator as the
-    topologies (args.threads workers, a connection per request), run from a container on the overlay."""
+    """The split server as a Swarm service with M = 1..max replicas, loaded by args.threads workers (a connection
+    per request, the client's own poll) from a container on the overlay, so that the service name spreads them
+    over the replicas: the rows compare M with M, not with the topologies' loopback figures."""
     progress("swarm: deploying the stack (playbooks/swarm.yml)")
     swarm_deploy(1, 0)
     mode = json.loads(docker("service", "inspect", SWARM_SERVER))[0]["Spec"]["EndpointSpec"]["Mode"]
-    load = "lab-bench-swarm-load"
-    docker("run", "-d", "--name", load, "--label", BENCH_LABEL, "--network", "lab-swarm", "--entrypoint", "sleep",
+    loader = "lab-bench-swarm-load"
+    docker("run", "-d", "--name", loader, "--label", BENCH_LABEL, "--network", "lab-swarm", "--entrypoint", "sleep",
            "lab-swarm-client:latest", "infinity")
     url = f"http://{SWARM_SERVER}:8080/"
     rows = []
@@ -543,7 +563,7 @@ def measure_swarm(args: argparse.Namespace) -> dict[str, Any]:
             sampler = threading.Timer(args.load_seconds / 2, lambda found=sampled: found.update(
                 mem=container_mem_mib(swarm_tasks(SWARM_SERVER))))
             sampler.start()
-            result = probe(load, "load", url, str(args.threads), str(args.load_seconds))
+            result = probe(loader, "load", url, str(args.threads), str(args.load_seconds))
             sampler.join()
             after = served_per_task()
             rows.append({"replicas": replicas, "rps": result["rps"], "failures": result["failures"],
@@ -552,7 +572,7 @@ def measure_swarm(args: argparse.Namespace) -> dict[str, Any]:
                          "mib_per_replica": sum(idle.values()) / max(len(idle), 1),
                          "requests_per_replica": {t: n - before.get(t, 0) for t, n in after.items()}})
     finally:
-        sh("docker", "rm", "-fv", load, check=False)
+        sh("docker", "rm", "-fv", loader, check=False)
         ansible("playbooks/teardown.yml", "-e", "lab_teardown_scope=swarm")
     return {"endpoint_mode": mode, "threads": args.threads, "seconds": args.load_seconds, "rows": rows,
             "mode_reason": os.environ.get("LAB_SWARM_MODE_REASON", "")}
@@ -614,7 +634,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="repetitions of each timing (default 5)")
     parser.add_argument("--requests", type=int, default=1000, help="sequential requests for latency (default 1000)")
-    parser.add_argument("--threads", type=int, default=20, help="concurrent clients for throughput (default 20)")
+    parser.add_argument("--threads", type=int, default=20, help="concurrent connections for throughput (default 20)")
+    parser.add_argument("--slow-senders", type=int, default=1000,
+                        help="connections sending a byte a second while /healthz is asked (default 1000)")
     parser.add_argument("--load-seconds", type=float, default=5.0, help="seconds of load (default 5)")
     parser.add_argument("--out", type=Path, default=ROOT / "results", help="results directory")
     parser.add_argument("--only", nargs="*", choices=["single", "systemd", "split"], help="topologies to measure")
@@ -623,6 +645,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if shutil.which("docker") is None or sh("docker", "info", check=False).returncode:
         print("bench: error: no Docker engine answers; run scripts/lab bench, which starts one", file=sys.stderr)
+        return 2
+    try:
+        load.require_tools()
+    except load.ToolMissing as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
         return 2
 
     started = time.time()

@@ -291,3 +291,18 @@ def test_in_flight_request_finishes_on_stop(server):
         head, _ = read_response(sock)
     assert head.startswith(b"HTTP/1.1 200") and b"connection: close" in head.lower()
     assert service.proc.wait(5) == 0
+
+
+def test_log_file_is_reopened_after_logrotate_moves_it(start_service, tmp_path):
+    port = free_port()
+    log = tmp_path / "server.log"
+    start_service("server.py", "--host", "127.0.0.1", "--port", str(port), "--log-file", str(log))
+    wait_for(lambda: get_json(f"http://127.0.0.1:{port}/healthz"), 10, "server")
+    log.rename(tmp_path / "server.log.1")  # what logrotate does without copytruncate
+
+    def logged_in_new_file() -> bool:
+        get_json(f"http://127.0.0.1:{port}/healthz")
+        return log.exists() and '"path":"/healthz"' in log.read_text()
+
+    wait_for(logged_in_new_file, 10, "access lines in the reopened log file", step_s=0.2)
+    assert '"event":"started"' in (tmp_path / "server.log.1").read_text()
