@@ -105,17 +105,23 @@ def slow_senders(pid: int, port: int, count: int, seconds: float) -> dict:
 
 # ---- the slow-senders process (python -m benchmark.load slow PORT COUNT SECONDS) ------------------------
 
-def healthz_ms(port: int) -> float | None:
+def wait_ready(pid: int, port: int, deadline_s: float = 20) -> None:
+    """Until GET / on the port answers 200 in the netns (a server just started there); RuntimeError after."""
+    in_netns(pid, sys.executable, "-m", "benchmark.load", "ready", str(port), str(deadline_s), timeout=deadline_s + 30)
+
+
+def answers(port: int, path: str = "/healthz") -> float | None:
+    """Milliseconds for a 200 to GET path on a fresh connection; None for anything else."""
     started = time.perf_counter()
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
-            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n")
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n".encode())
             answer = b""
             while chunk := sock.recv(4096):
                 answer += chunk
     except OSError:
         return None
-    return (time.perf_counter() - started) * 1000 if answer.startswith(b"HTTP/1.1 200") else None
+    return (time.perf_counter() - started) * 1000 if answer[:12] in (b"HTTP/1.1 200", b"HTTP/1.0 200") else None
 
 
 def run_slow(port: int, count: int, seconds: float) -> dict:
@@ -137,7 +143,7 @@ def run_slow(port: int, count: int, seconds: float) -> dict:
             for sock in held:
                 with contextlib.suppress(OSError):  # a connection the server dropped is counted below
                     sock.send(b"a")
-        took = healthz_ms(port)
+        took = answers(port)
         if took is None:
             failures += 1
         else:
@@ -156,7 +162,21 @@ def run_slow(port: int, count: int, seconds: float) -> dict:
             "healthz_ms": stats.summarize(samples), "healthz_failures": failures}
 
 
+def run_ready(port: int, deadline_s: float) -> int:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if answers(port, "/") is not None:
+            return 0
+        time.sleep(0.05)
+    print(f"nothing answered 200 on 127.0.0.1:{port} within {deadline_s:g} s", file=sys.stderr)
+    return 1
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] != ["slow"]:
-        sys.exit("usage: python -m benchmark.load slow PORT COUNT SECONDS")
-    print(json.dumps(run_slow(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))))
+    mode = sys.argv[1:2]
+    if mode == ["slow"]:
+        print(json.dumps(run_slow(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))))
+    elif mode == ["ready"]:
+        sys.exit(run_ready(int(sys.argv[2]), float(sys.argv[3])))
+    else:
+        sys.exit("usage: python -m benchmark.load slow PORT COUNT SECONDS | ready PORT SECONDS")

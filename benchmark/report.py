@@ -149,6 +149,49 @@ def recipe_section(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def scale_verdict(t: dict[str, Any]) -> tuple[str, str, str]:
+    """Split scales independently: extra clients leave the server's process alone, at what memory per client."""
+    per = {n: t[n]["scale"]["per_client_mib"] for n in NAMES if n in t}
+    untouched = t["split"]["scale"]["server_untouched"]
+    measured = "; ".join(f"{n}: +{v:.1f} MiB per extra client" for n, v in per.items()) + \
+        f"; split's server process the same before and after: {'yes' if untouched else 'no'}"
+    method = "two more clients against the one server: memory before and after, the server's pid before and after"
+    others = {n: v for n, v in per.items() if n != "split"}
+    if not untouched:
+        verdict = "does not hold: adding clients restarted or replaced the split server"
+    elif not others or per["split"] <= min(others.values()):
+        verdict = "holds: split adds client containers without touching the server, at no more memory per client"
+    else:
+        cheapest = min(others, key=others.get)
+        verdict = (f"holds in part: split adds clients without touching the server, but each costs "
+                   f"{per['split']:.1f} MiB as a container against {others[cheapest]:.1f} MiB as a process in "
+                   f"{cheapest}")
+    return measured, method, verdict
+
+
+def simplicity_verdict(t: dict[str, Any]) -> tuple[str, str, str]:
+    """supervisord is simpler than systemd: processes in the container and configuration lines per service."""
+    procs = {n: sum(len(p) for p in t[n]["processes"].values()) for n in NAMES if n in t}
+    lines = {n: sum(t[n]["logs"]["config_lines"].values()) / len(t[n]["logs"]["config_lines"])
+             for n in ("single", "systemd")}
+    measured = (", ".join(f"{n}: {procs[n]} processes in {t[n]['containers']} container(s)" for n in procs)
+                + f"; config lines per service: supervisord {lines['single']:.0f}, systemd {lines['systemd']:.0f}")
+    method = "ps in each container; the deployed program and unit files without comments or blank lines"
+    fewer = {"processes": procs["single"] < procs["systemd"],
+             "config lines per service": lines["single"] < lines["systemd"]}
+    if all(fewer.values()):
+        verdict = "holds: supervisord needs fewer processes and fewer config lines per service than systemd"
+    elif not any(fewer.values()):
+        verdict = "does not hold: systemd needs no more processes and no more config lines per service"
+    else:
+        better = next(k for k, v in fewer.items() if v)
+        worse = next(k for k, v in fewer.items() if not v)
+        verdict = f"depends: supervisord needs fewer {better} but not fewer {worse}"
+    if "split" in procs:
+        verdict += f"; split has no manager at all ({procs['split']} processes)"
+    return measured, method, verdict
+
+
 def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:  # noqa: PLR0915 - one branch a claim
     """(claim, measured, method, verdict) for every claim."""
     t = results["topologies"]
@@ -190,22 +233,14 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:  # noq
         elif key == "logs" and "single" in t:
             logs = t["single"]["logs"]
             measured = (f"docker logs mixes services: {logs['docker_logs_mixes_services']}; one stream per service: "
-                        f"{logs['streams_separate']}; {logs['commands_per_service']} command per service")
+                        f"{logs['streams_separate']}")
             method = "server and client lines counted in docker logs and in supervisord's per-program files"
             verdict = ("does not hold: supervisord keeps one log per program, but docker logs shows neither"
                        if logs["streams_separate"] and not logs["docker_logs_mixes_services"] else "holds")
-        elif key == "scale" and "split" in t:
-            parts = [f"{n}: +{t[n]['scale']['per_client_mib']:.1f} MiB per extra client" for n in NAMES if n in t]
-            measured = "; ".join(parts)
-            method = "two more clients against the one server, memory before and after"
-            verdict = ("holds: split adds client containers without touching the server's; in one container "
-                       "extra clients mean editing and reloading the manager")
-        elif key == "simplicity" and "single" in t:
-            procs = {n: sum(len(p) for p in t[n]["processes"].values()) for n in NAMES if n in t}
-            measured = ", ".join(f"{n}: {procs[n]} processes, {t[n]['containers']} container(s)" for n in procs)
-            method = "process count from ps; containers per topology"
-            verdict = ("depends: supervisord adds one manager process and one config file per program; "
-                       "split has no manager at all")
+        elif key == "scale" and "split" in t and "server_untouched" in t["split"]["scale"]:
+            measured, method, verdict = scale_verdict(t)
+        elif key == "simplicity" and {"single", "systemd"} <= t.keys() and t["single"]["logs"].get("config_lines"):
+            measured, method, verdict = simplicity_verdict(t)
         elif key == "isolation" and "systemd" in t:
             c = t["systemd"]["posture"]["lab-systemd"]
             writable = c["writable_host_mounts"]
@@ -447,7 +482,9 @@ def markdown(results: dict[str, Any], pictures: list[str]) -> str:
         row("converge cold / warm (s)", lambda v: f"{v['deploy']['converge_cold_s']:.1f} / "
             f"{v['deploy']['converge_warm_s']:.1f}"),
         row("Dockerfile build + run (s)", lambda v: f"{v['deploy']['baseline_total_s']:.1f}"),
-        row("logs: commands per service", lambda v: str(v["logs"]["commands_per_service"])),
+        row("logs: one stream per service", lambda v: "yes" if v["logs"]["streams_separate"] else "no"),
+        row("manager config lines per service", lambda v: ", ".join(
+            f"{k} {n}" for k, n in v["logs"].get("config_lines", {}).items()) or "none (no manager)"),
         row("+2 clients (MiB)", lambda v: f"{v['scale']['added_mib']:.1f}"),
     ]
     checks, table = posture_table(results)

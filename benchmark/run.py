@@ -313,9 +313,8 @@ def server_load(name: str, topo: dict[str, Any], args: argparse.Namespace) -> di
     lab = load.wrk(netns, "http://127.0.0.1:8080/", args.threads, args.load_seconds, keep_alive=False)
     sampler.join()
     docker("exec", "-d", topo["server"], "python3", "-c", load.MINIMAL_SERVER, "8081")
-    wait_until(lambda: sh("docker", "exec", topo["server"], "python3", "/opt/lab/client.pyc", "--once", "--url",
-                          "http://127.0.0.1:8081/", check=False).returncode == 0, 20, "minimal server", 0.1)
     try:
+        load.wait_ready(netns, 8081)
         ref = load.wrk(netns, "http://127.0.0.1:8081/", args.threads, args.load_seconds, keep_alive=False)
     finally:
         docker("exec", topo["server"], "pkill", "-f", load.MINIMAL_MARK, check=False)
@@ -443,11 +442,36 @@ def log_streams(topo: dict[str, Any]) -> dict[str, Any]:
     else:
         separate = not mixed and all(v["server_lines"] or v["client_lines"] for v in found.values())
     return {"docker_logs": found, "docker_logs_mixes_services": mixed, "streams_separate": separate,
-            "commands_per_service": 1, "commands": commands}
+            "commands": commands, "config_lines": config_lines(topo)}
+
+
+# Where each manager keeps a service's configuration; split's is the container's run options (no file).
+SERVICE_CONFIG = {"supervisord": "/etc/supervisor/conf.d/{}.conf", "systemd": "/etc/systemd/system/{}.service"}
+
+
+def config_lines(topo: dict[str, Any]) -> dict[str, int]:
+    """Lines of configuration (no comments, no blanks) the manager needs per service, as deployed."""
+    pattern = SERVICE_CONFIG.get(topo["manager"])
+    if pattern is None:
+        return {}
+    lines = {}
+    for service in ("lab-server", "lab-client"):
+        text = docker("exec", topo["server"], "cat", pattern.format(service))
+        kept = [line for line in map(str.strip, text.splitlines()) if line and not line.startswith(("#", ";"))]
+        lines[service] = len(kept)
+    return lines
 
 
 def scale_clients(name: str, topo: dict[str, Any], images: dict[str, str], extra: int = 2) -> dict[str, Any]:
-    """Two more clients against the one server: cost in memory, and whether they all succeed."""
+    """Two more clients against the one server: cost in memory, whether they all succeed, and whether the server
+    was left alone (same process before and after)."""
+    server_pid = service_pid(topo["server"], "server")
+    scaled = add_clients(topo, images, extra)
+    untouched = server_pid is not None and service_pid(topo["server"], "server") == server_pid
+    return {**scaled, "server_untouched": untouched}
+
+
+def add_clients(topo: dict[str, Any], images: dict[str, str], extra: int) -> dict[str, Any]:
     if topo["manager"] == "none":
         names = [f"lab-split-client-{i}" for i in range(2, 2 + extra)]
         t0 = time.time()
@@ -465,7 +489,8 @@ def scale_clients(name: str, topo: dict[str, Any], images: dict[str, str], extra
     before = container_mem_mib([topo["client"]])[topo["client"]]
     for i in range(extra):
         docker("exec", "-d", topo["client"], "setpriv", "--reuid=lab", "--regid=lab", "--init-groups",
-               "python3", "/opt/lab/client.py", "--url", topo["url"], "--log-file", f"/var/log/lab/client-extra{i}.log")
+               "python3", "/opt/lab/client.pyc", "--url", topo["url"],
+               "--log-file", f"/var/log/lab/client-extra{i}.log")
     for i in range(extra):
         wait_until(lambda i=i: stats.first_event_after(container_events(
             topo["client"], f"/var/log/lab/client-extra{i}.log"), "poll_ok", 0), 30, "extra client success", 0.1)

@@ -303,6 +303,10 @@ OPTIONS = [
     labkit.Option("--retry-min", "LAB_CLIENT_RETRY_MIN", "0.02", labkit.number(float, high=3600, above=0),
                   "retry delay after a failure, doubled after a few retries up to the interval"),
     labkit.Option("--log-file", "LAB_CLIENT_LOG_FILE", None, labkit.text, "also log to this file"),
+    labkit.Option("--log-max-bytes", "LAB_CLIENT_LOG_MAX_BYTES", "10485760", labkit.number(int, 0),
+                  "rotate the log file past this size (0: never; logrotate may move it too)"),
+    labkit.Option("--log-backups", "LAB_CLIENT_LOG_BACKUPS", "3", labkit.number(int, 0, 100),
+                  "rotated log files kept"),
 ]
 FLAGS = {"--once": "poll once; exit 0 on success, 1 on failure"}
 
@@ -311,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = labkit.parse("client.py", "Poll the lab server and log each result as one JSON line.",
                             OPTIONS, FLAGS, argv)
     try:
-        log = labkit.Log(settings["log_file"])
+        log = labkit.Log(settings["log_file"], settings["log_max_bytes"], settings["log_backups"])
     except OSError as exc:
         print(f"client.py: error: cannot open log file: {exc}", file=sys.stderr)
         return 2

@@ -21,13 +21,19 @@ class Log:
 
     `event` buffers; `flush` writes the buffer in one write per target. Lifecycle lines are
     written at once (`now=True`); a busy server flushes access lines once per loop pass. The
-    file is reopened when logrotate moved or removed it, checked at most once a second.
+    file is reopened when logrotate moved or removed it, checked at most once a second. With
+    `max_bytes` the service caps the file itself, as supervisord does its program logs: past
+    the size it becomes PATH.1 (PATH.1 becomes PATH.2, and so on up to `backups`), so a log
+    never outgrows its disk where no logrotate runs (split's read-only containers, say).
     """
 
-    def __init__(self, path: str | None = None) -> None:
+    def __init__(self, path: str | None = None, max_bytes: int = 0, backups: int = 3) -> None:
         self.path = path
+        self.max_bytes = max_bytes
+        self.backups = backups
         self.buffer: list[str] = []
         self._file = -1
+        self._size = 0
         self._identity = (0, 0)
         self._checked = 0.0
         self._stamp = (-1, "")
@@ -41,6 +47,20 @@ class Log:
         self._file = fd
         info = os.fstat(fd)
         self._identity = (info.st_dev, info.st_ino)
+        self._size = info.st_size
+
+    def _rotate(self) -> None:
+        try:
+            for n in range(self.backups - 1, 0, -1):
+                if os.path.exists(f"{self.path}.{n}"):
+                    os.replace(f"{self.path}.{n}", f"{self.path}.{n + 1}")
+            if self.backups:
+                os.replace(self.path, f"{self.path}.1")
+            else:
+                os.truncate(self.path, 0)
+            self._open()
+        except OSError:  # a full or read-only disk: keep appending rather than lose lines
+            self._size = 0
 
     def _reopen_if_moved(self, now: float) -> None:
         if now - self._checked < 1.0:
@@ -78,7 +98,10 @@ class Log:
         write_all(1, data)
         if self._file >= 0:
             self._reopen_if_moved(time.monotonic())
+            if self.max_bytes and self._size and self._size + len(data) > self.max_bytes:
+                self._rotate()
             write_all(self._file, data)
+            self._size += len(data)
 
 
 def write_all(fd: int, data: bytes) -> None:

@@ -489,6 +489,10 @@ OPTIONS = [
     labkit.Option("--host", "LAB_SERVER_HOST", "0.0.0.0", labkit.text, "address to bind, IPv4 or IPv6"),
     labkit.Option("--port", "LAB_SERVER_PORT", "8080", labkit.number(int, 1, 65535), "TCP port"),
     labkit.Option("--log-file", "LAB_SERVER_LOG_FILE", None, labkit.text, "also log to this file"),
+    labkit.Option("--log-max-bytes", "LAB_SERVER_LOG_MAX_BYTES", "10485760", labkit.number(int, 0),
+                  "rotate the log file past this size (0: never; logrotate may move it too)"),
+    labkit.Option("--log-backups", "LAB_SERVER_LOG_BACKUPS", "3", labkit.number(int, 0, 100),
+                  "rotated log files kept"),
     labkit.Option("--max-connections", "LAB_SERVER_MAX_CONNECTIONS", "4096", labkit.number(int, 1, 1 << 20),
                   "connections held at once; more get 503"),
     labkit.Option("--timeout", "LAB_SERVER_TIMEOUT", "10", labkit.number(float, high=3600, above=0),
@@ -501,7 +505,7 @@ OPTIONS = [
 def main(argv: list[str] | None = None) -> int:
     settings = labkit.parse("server.py", "Lab HTTP server: JSON system info on GET /.", OPTIONS, {}, argv)
     try:
-        log = labkit.Log(settings["log_file"])
+        log = labkit.Log(settings["log_file"], settings["log_max_bytes"], settings["log_backups"])
     except OSError as exc:
         print(f"server.py: error: cannot open log file: {exc}", file=sys.stderr)
         return 2

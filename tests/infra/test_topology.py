@@ -77,6 +77,23 @@ def test_published_on_loopback_only(host):
     assert listening <= LOOPBACK, f"port {port} listens on {listening}, not only on 127.0.0.1"
 
 
+def test_engine_log_is_capped(host):
+    """docker logs cannot fill the disk: the json-file log rotates at a size and keeps a bounded number of files."""
+    config = docker_inspect(host_vars(host)["inventory_hostname"])["HostConfig"]["LogConfig"]
+    assert config["Type"] == "json-file" and config["Config"].get("max-size") and config["Config"].get("max-file"), \
+        f"the engine log is not capped: {config}"
+
+
+def test_service_logs_are_capped_by_the_services(host):
+    """Each service caps its own /var/log/lab file (LAB_*_LOG_MAX_BYTES), as no logrotate runs in split."""
+    for service in services(host):
+        env = host.file(f"/etc/lab/{service}.env").content_string
+        prefix = "LAB_SERVER" if service == "lab-server" else "LAB_CLIENT"
+        size = next((line.split("=", 1)[1] for line in env.splitlines()
+                     if line.startswith(f"{prefix}_LOG_MAX_BYTES=")), "")
+        assert size.isdigit() and int(size) > 0, f"{service}: no log cap in its environment file ({size!r})"
+
+
 def test_cpu_weight_is_set(host):
     shares = docker_inspect(host_vars(host)["inventory_hostname"])["HostConfig"]["CpuShares"]
     assert shares > 0, "no CPU shares set: the container competes with Docker's default weight"

@@ -268,3 +268,47 @@ def test_unmeasured_targets_never_count_as_met(sample):
     assert any(met is None for *_, met in rows)
     lines = report.markdown(sample, [])
     assert "| not measured |" in lines and "measured targets met" in lines
+
+
+def test_scale_verdict_follows_the_server_and_the_memory(sample):
+    claim = "Split scales independently"
+    cheap, dear, touched = copy.deepcopy(sample), copy.deepcopy(sample), copy.deepcopy(sample)
+    for results, split_mib, untouched in ((cheap, 5.0, True), (dear, 50.0, True), (touched, 5.0, False)):
+        for name, topo in results["topologies"].items():
+            topo["scale"]["per_client_mib"] = split_mib if name == "split" else 10.0
+        results["topologies"]["split"]["scale"]["server_untouched"] = untouched
+    assert verdict_of(cheap, claim).startswith("holds:"), verdict_of(cheap, claim)
+    assert verdict_of(dear, claim).startswith("holds in part"), verdict_of(dear, claim)
+    assert verdict_of(touched, claim).startswith("does not hold"), verdict_of(touched, claim)
+
+
+def test_simplicity_verdict_follows_processes_and_config_lines(sample):
+    def shaped(single_lines: int, systemd_lines: int) -> dict:
+        results = copy.deepcopy(sample)
+        for name, lines in (("single", single_lines), ("systemd", systemd_lines)):
+            results["topologies"][name]["logs"]["config_lines"] = {"lab-server": lines, "lab-client": lines}
+        return results
+
+    fewer_procs = report.simplicity_verdict(shaped(10, 40)["topologies"])[2]
+    procs = {n: sum(len(p) for p in sample["topologies"][n]["processes"].values()) for n in ("single", "systemd")}
+    if procs["single"] < procs["systemd"]:
+        assert fewer_procs.startswith("holds:"), fewer_procs
+        assert report.simplicity_verdict(shaped(40, 10)["topologies"])[2].startswith("depends"), fewer_procs
+    else:
+        assert fewer_procs.startswith("depends"), fewer_procs
+        assert report.simplicity_verdict(shaped(40, 10)["topologies"])[2].startswith("does not hold")
+
+
+def test_load_targets_flip_with_the_figures(sample):
+    good, bad = copy.deepcopy(sample), copy.deepcopy(sample)
+    slow = {"slow_connections": 1000, "held_to_the_end": 1000, "seconds": 5, "healthz_failures": 0,
+            "healthz_ms": {"n": 90, "median": 1.0, "p99": 5.0}, "server_sockets_before": 0, "server_sockets_after": 0}
+    good["topologies"]["single"]["keep_alive_ms"] = {"median": 0.2, "p99": 0.5}
+    good["topologies"]["single"]["slow_senders"] = slow
+    bad["topologies"]["single"]["keep_alive_ms"] = {"median": 0.2, "p99": 1.5}
+    bad["topologies"]["single"]["slow_senders"] = {**slow, "held_to_the_end": 488}
+    assert (met_of(good, "single", "keep-alive"), met_of(bad, "single", "keep-alive")) == (True, False)
+    assert (met_of(good, "single", "1,000 slow"), met_of(bad, "single", "1,000 slow")) == (True, False)
+    leaked = copy.deepcopy(good)
+    leaked["topologies"]["single"]["slow_senders"]["server_sockets_after"] = 12
+    assert met_of(leaked, "single", "1,000 slow") is False

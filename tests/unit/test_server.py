@@ -306,3 +306,21 @@ def test_log_file_is_reopened_after_logrotate_moves_it(start_service, tmp_path):
 
     wait_for(logged_in_new_file, 10, "access lines in the reopened log file", step_s=0.2)
     assert '"event":"started"' in (tmp_path / "server.log.1").read_text()
+
+
+def test_log_file_is_capped_by_the_server_itself(start_service, tmp_path):
+    """--log-max-bytes: the file turns into .1, .2 past the size; no more than --log-backups are kept."""
+    port = free_port()
+    log = tmp_path / "server.log"
+    start_service("server.py", "--host", "127.0.0.1", "--port", str(port), "--log-file", str(log),
+                  "--log-max-bytes", "4000", "--log-backups", "2")
+    wait_for(lambda: get_json(f"http://127.0.0.1:{port}/healthz"), 10, "server")
+    for _ in range(200):  # about 130 bytes a line: 26,000 bytes in all
+        get_json(f"http://127.0.0.1:{port}/healthz")
+    wait_for((tmp_path / "server.log.2").exists, 5, "two rotations")
+    files = sorted(p.name for p in tmp_path.glob("server.log*"))
+    assert files == ["server.log", "server.log.1", "server.log.2"], files
+    sizes = {name: (tmp_path / name).stat().st_size for name in files}
+    assert all(size <= 4000 for size in sizes.values()), sizes
+    lines = [line for name in files for line in (tmp_path / name).read_text().splitlines()]
+    assert all(line.startswith("{") and line.endswith("}") for line in lines)
