@@ -84,24 +84,36 @@ class Log:
         return f"{self._stamp[1]}.{int((now - second) * 1000):03d}Z"
 
     def event(self, name: str, level: str = "INFO", now: bool = False, **fields: object) -> None:
-        line = {"ts": self.stamp(time.time()), "level": level, "event": name}
-        line.update(fields)
-        self.buffer.append(DUMPS(line) + "\n")
+        self.buffer.append(DUMPS({"ts": self.stamp(time.time()), "level": level, "event": name, **fields}) + "\n")
         if now:
             self.flush()
 
     def flush(self) -> None:
         if not self.buffer:
             return
-        data = "".join(self.buffer).encode()
-        self.buffer.clear()
+        lines = self.buffer
+        self.buffer = []
+        data = "".join(lines).encode()
         write_all(1, data)
-        if self._file >= 0:
-            self._reopen_if_moved(time.monotonic())
-            if self.max_bytes and self._size and self._size + len(data) > self.max_bytes:
-                self._rotate()
+        if self._file < 0:
+            return
+        self._reopen_if_moved(time.monotonic())
+        if not self.max_bytes or self._size + len(data) <= self.max_bytes:
             write_all(self._file, data)
             self._size += len(data)
+            return
+        chunk = b""  # past the cap: as many whole lines as fit, then the next file
+        for line in lines:
+            encoded = line.encode()
+            if chunk and self._size + len(chunk) + len(encoded) > self.max_bytes:
+                write_all(self._file, chunk)
+                self._size += len(chunk)
+                chunk = b""
+            if self._size and self._size + len(chunk) + len(encoded) > self.max_bytes:
+                self._rotate()
+            chunk += encoded
+        write_all(self._file, chunk)
+        self._size += len(chunk)
 
 
 def write_all(fd: int, data: bytes) -> None:

@@ -6,7 +6,9 @@ Stdlib only (Python 3.10+, with labkit.py beside it). One thread: an epoll loop
 TCP_NODELAY. Every request has one deadline (--timeout) from the moment the
 connection waits for it until its response is written, so a client that trickles
 bytes is dropped as surely as a silent one. Access lines are buffered and written
-once per loop pass; lifecycle lines at once.
+in one write at most every 50 ms (or per 512 lines); lifecycle lines at once: each
+write wakes whatever reads the log (supervisord, journald, the engine), which
+competes with the server for the CPU.
 Exit codes: 0 clean stop (SIGTERM/SIGINT), 2 bad arguments, 3 cannot bind.
 """
 
@@ -33,7 +35,10 @@ ACCEPTS_PER_PASS = 64
 SHORT_DEADLINE_S = 1.0   # to send a head over the bound, or to close after the answer
 REJECTING_MAX = 64       # connections being answered 503 at once; more are closed unanswered
 FD_RESERVE = 32          # descriptors kept for the log file, /proc reads and the listener
+FLUSH_S = 0.05           # access lines are written at most this often (lifecycle lines at once) ...
+FLUSH_LINES = 512        # ... or when this many wait
 ACTIVE, REJECTING, DRAINING = "active", "rejecting", "draining"
+HEALTHY = b'{"status":"ok"}'
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
            408: "Request Timeout", 414: "URI Too Long", 431: "Request Header Fields Too Large",
            503: "Service Unavailable", 505: "HTTP Version Not Supported"}
@@ -89,25 +94,29 @@ class SystemInfo:
             "cpu_count": os.cpu_count(),
             "container": in_container(),
         }
-        self._dynamic: dict[str, object] = {}
+        self._prefix = ""
         self._read_at = -1.0
+        self._second = -1
+        self._time_utc = ""
         self.requests = 0
 
-    def snapshot(self, now: float) -> dict[str, object]:
+    def body(self, now: float) -> bytes:
+        """GET /'s JSON: the facts that change at most once a second are encoded once a second."""
         if now - self._read_at >= 1.0:
-            self._dynamic = {"load_average": list(os.getloadavg()), **read_meminfo()}
+            dynamic = {"load_average": list(os.getloadavg()), **read_meminfo()}
+            self._prefix = labkit.DUMPS(dict(self.static, **dynamic))[:-1]
             self._read_at = now
-        body = dict(self.static, **self._dynamic)
-        body["requests_served"] = self.requests
-        body["uptime_s"] = round(now - STARTED, 3)
-        body["time_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        return body
+        second = int(time.time())
+        if second != self._second:
+            self._second, self._time_utc = second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
+        return (f'{self._prefix},"requests_served":{self.requests},"uptime_s":{round(now - STARTED, 3)},'
+                f'"time_utc":"{self._time_utc}"}}').encode()
 
 
 class Conn:
     """One client connection: bytes in, bytes out, and the request being answered."""
 
-    __slots__ = ("client", "events", "inbuf", "keep", "out", "pending", "sock", "started", "state")
+    __slots__ = ("client", "events", "inbuf", "keep", "out", "pending", "sock", "started", "state", "unread")
 
     def __init__(self, sock: socket.socket, client: str, state: str) -> None:
         self.sock = sock
@@ -118,6 +127,7 @@ class Conn:
         self.keep = True          # keep the connection after the current response
         self.state = state        # ACTIVE, REJECTING (over the bound: 503) or DRAINING (answered, closing)
         self.pending: dict[str, object] | None = None  # access-log fields of the response in `out`
+        self.unread = False       # the client may have sent bytes we never read (a body, a refused head)
         self.events = selectors.EVENT_READ
 
 
@@ -202,6 +212,7 @@ class Server:
         self.stopping = ""
         self.dropped = {"rejected": 0, "unanswered": 0, "timed_out": 0, "reset": 0}
         self.dropped_logged_at = 0.0
+        self.flush_at = 0.0
         self.wake_r, self.wake_w = socket.socketpair()
         for end in (self.wake_r, self.wake_w):
             end.setblocking(False)
@@ -231,7 +242,9 @@ class Server:
             now = time.monotonic()
             self.expire(now)
             self.log_dropped(now)
-            self.log.flush()
+            if self.log.buffer and (now >= self.flush_at or len(self.log.buffer) >= FLUSH_LINES):
+                self.log.flush()
+                self.flush_at = now + FLUSH_S
         unfinished = sum(1 for conn in self.active if conn.started or conn.out)
         for table in self.deadlines.values():
             for conn in list(table):
@@ -239,7 +252,7 @@ class Server:
         return unfinished
 
     def next_wait(self, now: float, stop_by: float | None) -> float:
-        wait = 1.0
+        wait = 1.0 if not self.log.buffer else self.flush_at - now
         for table in self.deadlines.values():
             for deadline in table.values():
                 wait = min(wait, deadline - now)
@@ -341,26 +354,27 @@ class Server:
         keep = "close" not in tokens if request.version == "HTTP/1.1" else "keep-alive" in tokens
         # A request body is never read: close after the answer so it is not taken for a request.
         if "transfer-encoding" in headers or headers.get("content-length", "0").strip() not in ("", "0"):
-            keep = False
+            keep, conn.unread = False, True
         if request.method not in ("GET", "HEAD"):
             self.respond(conn, 405, request, close=True, extra="Allow: GET, HEAD\r\n")
             return
         path = request.path.split("?", 1)[0]
         if path == "/":
             self.info.requests += 1
-            self.respond(conn, 200, request, close=not keep, body=self.info.snapshot(time.monotonic()))
+            self.respond(conn, 200, request, close=not keep, payload=self.info.body(time.monotonic()))
         elif path == "/healthz":
-            self.respond(conn, 200, request, close=not keep, body={"status": "ok"})
+            self.respond(conn, 200, request, close=not keep, payload=HEALTHY)
         else:
-            self.respond(conn, 404, request, close=not keep, body={"error": "not found", "status": 404, "path": path})
+            self.respond(conn, 404, request, close=not keep,
+                         payload=labkit.DUMPS({"error": "not found", "status": 404, "path": path}).encode())
 
     def respond(self, conn: Conn, status: int, request: Request, *, close: bool,
-                body: dict | None = None, extra: str = "") -> None:
-        if body is None:
-            body = {"error": REASONS[status].lower(), "status": status}
-        payload = labkit.DUMPS(body).encode()
+                payload: bytes | None = None, extra: str = "") -> None:
+        if payload is None:
+            payload = labkit.DUMPS({"error": REASONS[status].lower(), "status": status}).encode()
         close = close or bool(self.stopping)
         conn.keep = not close
+        conn.unread = conn.unread or (close and status >= 400)  # a refused request may have more bytes
         version = request.version if request.version in ("HTTP/1.1", "HTTP/1.0") else "HTTP/1.0"
         connection = "close" if close else ("keep-alive" if version == "HTTP/1.0" else "")
         head = (f"{version} {status} {REASONS[status]}\r\nServer: lab-server/2.0\r\n"
@@ -404,7 +418,11 @@ class Server:
             self.process(conn)
 
     def finish(self, conn: Conn) -> None:
-        """Close after the response: half-close and drain, so an unread body is no reset."""
+        """Close after the response. With nothing left unread, at once; otherwise half-close and drain,
+        so that the unread bytes cause no reset that would destroy the answer before the client reads it."""
+        if not conn.unread and not conn.inbuf:
+            self.close(conn)
+            return
         try:
             conn.sock.shutdown(socket.SHUT_WR)
         except OSError:
