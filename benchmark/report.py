@@ -588,9 +588,12 @@ def readme_figures(results: dict[str, Any]) -> list[str]:
              per_topology("`systemd-analyze security` exposure of the units", lambda n, v: (
                  f"{max(exposure['units'].values()):.1f} (systemd's defaults: {exposure['defaults']:.1f})"
                  if n == "systemd" and exposure else "no units"))]
+    posture = ["", "### Privilege posture (CIS Docker Benchmark, section 5)", "",
+               "| check | " + " | ".join(table) + " |", "|---|" + "---|" * len(table),
+               *[f"| {c} | " + " | ".join("yes" if table[n][c] else "no" for n in table) + " |" for c in checks]]
     # In the README these tables sit inside "The measured comparison": one heading level down.
-    return lines + targets_pivot(results) + [line.replace("## ", "### ", 1) if line.startswith("## ") else line
-                                             for line in recipe_section(results)]
+    return lines + targets_pivot(results) + posture + [
+        line.replace("## ", "### ", 1) if line.startswith("## ") else line for line in recipe_section(results)]
 
 
 def targets_pivot(results: dict[str, Any]) -> list[str]:

@@ -8,9 +8,11 @@ Everything it creates carries the label container-topology-lab=bench and is remo
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -146,12 +148,8 @@ BASELINE_FILES = {
                 "/etc/systemd/system/lab-client.service"],
     "none": ["/opt/lab", "/etc/lab"],
 }
-BASELINE_STEPS = {
-    "supervisord": "RUN apt-get update && apt-get install -y --no-install-recommends supervisor "
-                   "&& rm -rf /var/lib/apt/lists/*\n",
-    "systemd": "",
-    "none": "",
-}
+# The image each topology's containers start from, packages included, as the roles start from it too.
+BASELINE_BASE = {"supervisord": "lab-supervisord:latest", "systemd": "lab-systemd:latest", "none": "lab-python:latest"}
 
 
 def baseline_cost(name: str, topo: dict[str, Any], workdir: Path) -> dict[str, Any]:
@@ -165,7 +163,7 @@ def baseline_cost(name: str, topo: dict[str, Any], workdir: Path) -> dict[str, A
             target = context / path.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
             docker("cp", f"{container}:{path}", str(target))
-        base = "lab-systemd:latest" if topo["manager"] == "systemd" else "lab-python:latest"
+        base = BASELINE_BASE[topo["manager"]]
         enable = "RUN systemctl enable lab-server.service lab-client.service\n" if topo["manager"] == "systemd" else ""
         if topo["manager"] == "none":  # what lab_harden's image has: the service as the entrypoint, as lab
             check = json.loads(docker("inspect", container))[0]["Config"]["Healthcheck"]["Test"][1:]
@@ -174,7 +172,7 @@ def baseline_cost(name: str, topo: dict[str, Any], workdir: Path) -> dict[str, A
                       "HEALTHCHECK --interval=10s --timeout=3s --retries=3 --start-period=5s "
                       f"CMD {json.dumps(check)}\n")
         (context / "Dockerfile").write_text(
-            f"FROM {base}\n{BASELINE_STEPS[topo['manager']]}"
+            f"FROM {base}\n"
             "RUN groupadd --system lab && useradd --system --gid lab --home-dir /opt/lab --shell /usr/sbin/nologin lab"
             " && install -d -o lab -g lab -m 0750 /var/log/lab\n"
             "COPY opt/ /opt/\nCOPY etc/ /etc/\n" + enable)
@@ -185,7 +183,9 @@ def baseline_cost(name: str, topo: dict[str, Any], workdir: Path) -> dict[str, A
         build_s += time.monotonic() - started
         images[container] = image
     remove_containers(topo)  # the Ansible-built ones: files copied, image committed
-    run = start_topology(topo, images, fresh=False)
+    # The baseline's files are in its image: its volumes start from it, not from the deployment's.
+    run = start_topology({**topo, "containers": {c: anonymous_volumes(f) for c, f in topo["containers"].items()}},
+                         images, fresh=False)
     stop_topology(topo)
     progress(f"{name}: Dockerfile baseline build {build_s:.1f}s + run to first poll {run['client_s']:.2f}s")
     return {"baseline_build_s": build_s, "baseline_run_to_client_s": run["client_s"],
@@ -195,16 +195,22 @@ def baseline_cost(name: str, topo: dict[str, Any], workdir: Path) -> dict[str, A
 # --- running topologies from images -------------------------------------------------------------------------------
 
 def start_topology(topo: dict[str, Any], images: dict[str, str], fresh: bool = True) -> dict[str, float]:
-    """docker run every container; time to the server answering and to the client's first success."""
+    """docker run every container at once (as compose up does); time to the server answering and to the
+    client's first success, from the first docker run and from the engine's earliest StartedAt."""
     if fresh:
         remove_containers(topo)
     network = topo.get("network")
-    t0 = time.time()
-    for container, flags in topo["containers"].items():
+
+    def run(container: str, flags: list[str]) -> None:
         port = ["-p", f"127.0.0.1:{topo['port']}:8080"] if container == topo["server"] else []
         net = ["--network", network] if network else []
         docker("run", "-d", "--name", container, "--hostname", container, "--label", BENCH_LABEL, *net, *port,
                *flags, images[container])
+
+    t0 = time.time()
+    with concurrent.futures.ThreadPoolExecutor(len(topo["containers"])) as pool:
+        for started in [pool.submit(run, c, f) for c, f in topo["containers"].items()]:
+            started.result()
     started_at = min(stats.parse_ts(docker("inspect", "-f", "{{.State.StartedAt}}", c)[:23] + "Z")
                      for c in topo["containers"])
     wait_until(lambda: http_json(f"http://127.0.0.1:{topo['port']}/healthz"), 60, "server answer")
@@ -221,8 +227,10 @@ def remove_containers(topo: dict[str, Any]) -> None:
 def deployed_flags(container: str) -> list[str]:
     """The run flags the inventory gave a deployed container, to run its committed image the same way
     (limits, hardening, systemd's mounts and mode). Health check, user, entrypoint, environment and stop
-    signal travel in the image: docker commit keeps the container's config. A log volume becomes an
-    anonymous one, labelled, and removed with the container."""
+    signal travel in the image: docker commit keeps the container's config. A named volume the roles wrote
+    configuration to (under a read-only root) is mounted again by name, since docker commit leaves volumes
+    out; a log volume (split's, named <container>-logs) becomes an anonymous one, labelled, and removed
+    with the container, so that extra clients started with the same flags keep logs of their own."""
     info = json.loads(docker("inspect", container))[0]
     host = info["HostConfig"]
     flags = ["--restart", host["RestartPolicy"]["Name"] or "no"]
@@ -239,9 +247,15 @@ def deployed_flags(container: str) -> list[str]:
     flags += [f"--pids-limit={host['PidsLimit']}"] if host.get("PidsLimit") else []
     tmpfs = (host.get("Tmpfs") or {}).items()
     flags += [f"--tmpfs={path}:{opts}" if opts else f"--tmpfs={path}" for path, opts in tmpfs]
-    flags += [f"--mount=type=volume,destination={m['Destination']},volume-label={BENCH_LABEL}"
-              for m in info["Mounts"] if m["Type"] == "volume"]
+    for mount in (m for m in info["Mounts"] if m["Type"] == "volume"):
+        source = "" if mount["Name"].endswith("-logs") else f"source={mount['Name']},"
+        flags.append(f"--mount=type=volume,{source}destination={mount['Destination']},volume-label={BENCH_LABEL}")
     return flags
+
+
+def anonymous_volumes(flags: list[str]) -> list[str]:
+    """The same flags with every volume anonymous: filled from the image it runs, removed with the container."""
+    return [re.sub(r"(--mount=type=volume,)source=[^,]*,", r"\1", flag) for flag in flags]
 
 
 def stop_topology(topo: dict[str, Any], engine: str = "docker") -> dict[str, Any]:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+import pytest
+
 from tests.infra.conftest import SCRIPTS, host_vars, poll_until, service_pids, services
 from tests.support import cgroup_reach
+from tests.support.docker import docker
 from tests.support.docker import inspect as docker_inspect
 
 testinfra_hosts = ["ansible://lab_containers"]
@@ -75,6 +78,21 @@ def test_published_on_loopback_only(host):
     listening = listening_addresses(int(port))
     # No listener at all is fine: with the userland proxy off, iptables forwards 127.0.0.1 only.
     assert listening <= LOOPBACK, f"port {port} listens on {listening}, not only on 127.0.0.1"
+
+
+def test_root_filesystem_is_read_only(host):
+    """CIS 5.12: root in the container cannot change the image's files (/usr, /bin, /var/lib/dpkg); what the
+    services and the roles must write sits on the volumes and tmpfs the container declares."""
+    name = host_vars(host)["inventory_hostname"]
+    assert docker_inspect(name)["HostConfig"]["ReadonlyRootfs"], f"{name} runs with a writable root filesystem"
+    for path in ("/usr/lab-write-probe", "/bin/lab-write-probe", "/var/lib/dpkg/lab-write-probe"):
+        try:
+            docker("exec", "-u", "0", name, "touch", path)
+        except RuntimeError as refused:
+            assert "Read-only file system" in str(refused), refused
+        else:
+            docker("exec", "-u", "0", name, "rm", "-f", path)
+            pytest.fail(f"root in {name} could write {path}")
 
 
 def test_engine_log_is_capped(host):
