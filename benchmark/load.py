@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -78,13 +79,13 @@ def in_netns(pid: int, *command: str, timeout: float = 120) -> str:
 def wrk(pid: int, url: str, connections: int, seconds: float, keep_alive: bool) -> dict:
     """wrk against `url` with `connections` at once; `keep_alive=False` opens a connection per request,
     as the lab's client does. Returns requests per second, p50/p99/max latency in ms and errors."""
-    script = ROOT / "results" / ".wrk-report.lua"
-    script.parent.mkdir(exist_ok=True)
-    script.write_text(WRK_REPORT)
     threads = min(2, connections)
     close = [] if keep_alive else ["-H", "Connection: close"]
-    out = in_netns(pid, "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "-s", str(script), *close, url,
-                   timeout=seconds + 60)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="lab-wrk-") as script:
+        script.write(WRK_REPORT)
+        script.flush()
+        out = in_netns(pid, "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "-s", script.name, *close,
+                       url, timeout=seconds + 60)
     line = next((line for line in out.splitlines() if line.startswith("{")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no report: {out[-500:]}")

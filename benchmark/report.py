@@ -155,7 +155,9 @@ def scale_verdict(t: dict[str, Any]) -> tuple[str, str, str]:
     untouched = t["split"]["scale"]["server_untouched"]
     measured = "; ".join(f"{n}: +{v:.1f} MiB per extra client" for n, v in per.items()) + \
         f"; split's server process the same before and after: {'yes' if untouched else 'no'}"
-    method = "two more clients against the one server: memory before and after, the server's pid before and after"
+    method = ("two more clients against the one server: memory before and after, the server's pid before and "
+              "after; holds when the server's process is untouched and split's memory per extra client is no more "
+              "than the other topologies', in part when only the first is true")
     others = {n: v for n, v in per.items() if n != "split"}
     if not untouched:
         verdict = "does not hold: adding clients restarted or replaced the split server"
@@ -176,7 +178,8 @@ def simplicity_verdict(t: dict[str, Any]) -> tuple[str, str, str]:
              for n in ("single", "systemd")}
     measured = (", ".join(f"{n}: {procs[n]} processes in {t[n]['containers']} container(s)" for n in procs)
                 + f"; config lines per service: supervisord {lines['single']:.0f}, systemd {lines['systemd']:.0f}")
-    method = "ps in each container; the deployed program and unit files without comments or blank lines"
+    method = ("ps in each container; the deployed program and unit files without comments or blank lines; holds "
+              "when supervisord needs fewer of both than systemd, depends when fewer of one")
     fewer = {"processes": procs["single"] < procs["systemd"],
              "config lines per service": lines["single"] < lines["systemd"]}
     if all(fewer.values()):
@@ -204,20 +207,23 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:  # noq
             unprivileged = [r for r in booted if r != "privileged"]
             measured = "; ".join(f"{r['recipe']}: " + (r["state"] if not r["refusal"] else "refused by the engine")
                                  for r in rows_)
-            method = "each recipe deployed by the lab's playbooks; systemctl is-system-running (recipe table)"
+            method = ("each recipe deployed by the lab's playbooks; systemctl is-system-running (recipe table); "
+                      "holds when only the privileged recipe reaches running")
             verdict = (f"does not hold: systemd reached running without --privileged ({', '.join(unprivileged)})"
                        if unprivileged else "holds: only the privileged recipe booted on this engine"
                        if booted else "not measured: no recipe booted")
         elif key == "memory" and {"single", "split"} <= t.keys():
             single, split = total_idle_mib(t["single"]), total_idle_mib(t["split"])
             measured = f"idle: single {single:.1f} MiB, split {split:.1f} MiB (2 containers)"
-            method = "docker stats memory usage per container, 3 s after the first client success"
+            method = ("docker stats memory usage per container, 3 s after the first client success; holds when the one "
+                      "container's total is below the two containers'")
             verdict = "holds" if single < split else f"does not hold: one container uses {single / split:.1f}x the two"
         elif key == "latency" and {"single", "split"} <= t.keys():
             local, bridge = t["single"]["latency_ms"], t["split"]["latency_ms"]
             measured = (f"p50 {local['median']:.2f} vs {bridge['median']:.2f} ms, p99 {local['p99']:.2f} vs "
                         f"{bridge['p99']:.2f} ms ({local['n']} requests each)")
-            method = "the client's own poll() run inside the client container, sequential requests"
+            method = ("the client's own poll() run inside the client container, sequential requests; holds when "
+                      "split's median is above single's (the comparison with the poll interval is an argument)")
             diff = bridge["median"] - local["median"]
             verdict = (f"holds, by {diff:.2f} ms per request at the median" if diff > 0 else
                        "does not hold in this run") + "; small next to the 5 s poll interval"
@@ -228,13 +234,15 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:  # noq
                         f"{sysd_rss.get('systemd', 0):.1f} vs {sup_rss.get('supervisord', 0):.1f} MiB; "
                         f"start {t['systemd']['startup']['client_s']['median']:.2f} vs "
                         f"{t['single']['startup']['client_s']['median']:.2f} s")
-            method = "docker stats; ps RSS per process; start-up medians"
+            method = ("docker stats; ps RSS per process; start-up medians; holds when systemd's container uses more "
+                      "memory")
             verdict = "holds" if sysd > sup else "does not hold: supervisord (a Python process) costs more memory"
         elif key == "logs" and "single" in t:
             logs = t["single"]["logs"]
             measured = (f"docker logs mixes services: {logs['docker_logs_mixes_services']}; one stream per service: "
                         f"{logs['streams_separate']}")
-            method = "server and client lines counted in docker logs and in supervisord's per-program files"
+            method = ("server and client lines counted in docker logs and in supervisord's per-program files; does not "
+                      "hold when each service has a stream of its own and docker logs mixes none")
             verdict = ("does not hold: supervisord keeps one log per program, but docker logs shows neither"
                        if logs["streams_separate"] and not logs["docker_logs_mixes_services"] else "holds")
         elif key == "scale" and "split" in t and "server_untouched" in t["split"]["scale"]:
@@ -247,7 +255,8 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:  # noq
             measured = (f"recipe {c['systemd_recipe'] or 'none'}; privileged {c['privileged']}; root in it can write "
                         f"{c['cgroup_reach']}; host paths writable: {', '.join(writable) or 'none'}")
             method = ("as root in the container: rewrite a neighbour's cpu.shares and pids.max, create a cgroup at "
-                      "each hierarchy's root, check release_agent's mount flags; docker inspect")
+                      "each hierarchy's root, check release_agent's mount flags; docker inspect; holds when it is "
+                      "privileged or writes every container's cgroups, does not when it writes its own only")
             verdict = ("holds: root in it can write every container's cgroups"
                        if c["privileged"] or c["cgroup_reach"] == "every container's cgroups" else
                        f"does not hold: with the {c['systemd_recipe']} recipe root in it writes {c['cgroup_reach']}"
@@ -256,14 +265,16 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:  # noq
             checks, table = posture_table(results)
             scores = {n: sum(v.values()) for n, v in table.items() if n != PRIVILEGED_DERIVED}
             measured = ", ".join(f"{n}: {s}/{len(checks)} posture checks" for n, s in scores.items())
-            method = "CIS Docker Benchmark section 5 checks from docker inspect and /proc/<pid>/status"
+            method = ("CIS Docker Benchmark section 5 checks from docker inspect and /proc/<pid>/status; holds when "
+                      "the counts order systemd < single < split")
             order = sorted(scores, key=scores.get)
             verdict = ("holds" if order == ["systemd", "single", "split"] else "depends") + \
                 f": measured order, least to most hardened: {' < '.join(order)}"
         elif key == "startup":
             medians = {n: t[n]["startup"]["client_s"]["median"] for n in NAMES if n in t}
             measured = ", ".join(f"{n} {v:.2f}s" for n, v in medians.items())
-            method = f"docker run to the client's first logged success, median of {results['settings']['runs']}"
+            method = (f"docker run to the client's first logged success, median of {results['settings']['runs']}; "
+                      "holds when single's median is the lowest")
             fastest = min(medians, key=medians.get)
             verdict = "holds" if fastest == "single" else f"does not hold: {fastest} is fastest"
         rows.append((claim, measured, method, verdict))

@@ -29,6 +29,7 @@ MAX_BODY = 1024 * 1024
 MAX_HEAD = 65536
 FAST_RETRIES = 5       # retries at --retry-min before the delay starts doubling
 RESOLVERS_MAX = 4      # name lookups left running past their deadline before polls fail fast
+ABANDONED: list[threading.Thread] = []
 # Connecting to localhost tries every address; in a container without IPv6 the
 # last one, ::1, fails with EADDRNOTAVAIL, and that is the error raised.
 UNREACHABLE = (errno.EADDRNOTAVAIL, errno.ENETUNREACH, errno.EHOSTUNREACH)
@@ -83,8 +84,9 @@ def resolve(host: str, port: int, deadline: float) -> list[tuple]:
         return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
     except socket.gaierror:
         pass
-    if threading.active_count() > RESOLVERS_MAX:
-        raise PollError("dns", f"{RESOLVERS_MAX} earlier lookups of {host} are still unanswered")
+    ABANDONED[:] = [worker for worker in ABANDONED if worker.is_alive()]
+    if len(ABANDONED) >= RESOLVERS_MAX:
+        raise PollError("dns", f"{len(ABANDONED)} earlier lookups past their deadline are still unanswered")
     result: list = []
 
     def lookup() -> None:
@@ -97,6 +99,7 @@ def resolve(host: str, port: int, deadline: float) -> list[tuple]:
     worker.start()
     worker.join(max(0.0, deadline - time.monotonic()))
     if not result:
+        ABANDONED.append(worker)
         raise PollError("timeout", f"name lookup of {host} took longer than the poll's deadline")
     if isinstance(result[0], OSError):
         raise classify(result[0])

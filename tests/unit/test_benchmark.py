@@ -264,10 +264,14 @@ def test_targets_flip_with_the_figures(sample):
 
 
 def test_unmeasured_targets_never_count_as_met(sample):
-    rows = report.targets(sample)
-    assert any(met is None for *_, met in rows)
-    lines = report.markdown(sample, [])
-    assert "| not measured |" in lines and "measured targets met" in lines
+    partial = copy.deepcopy(sample)
+    for topo in partial["topologies"].values():
+        topo.pop("keep_alive_ms", None)
+        topo.pop("slow_senders", None)
+    rows = report.targets(partial)
+    assert [met for _, target, _, met in rows if target.startswith(("keep-alive", "1,000 slow"))] == [None] * 6
+    lines = report.markdown(partial, [])
+    assert "| not measured |" in lines and "6 not measured in this run" in lines
 
 
 def test_scale_verdict_follows_the_server_and_the_memory(sample):
@@ -312,3 +316,59 @@ def test_load_targets_flip_with_the_figures(sample):
     leaked = copy.deepcopy(good)
     leaked["topologies"]["single"]["slow_senders"]["server_sockets_after"] = 12
     assert met_of(leaked, "single", "1,000 slow") is False
+
+
+def flipped(sample: dict, change) -> dict:
+    results = copy.deepcopy(sample)
+    change(results["topologies"])
+    return results
+
+
+def set_memory(topologies: dict, name: str, mib: float) -> None:
+    for container in topologies[name]["memory_idle_mib"]:
+        topologies[name]["memory_idle_mib"][container] = mib / len(topologies[name]["memory_idle_mib"])
+
+
+@pytest.mark.parametrize(("claim", "holds", "fails"), [
+    ("One container uses less memory than two",
+     lambda t: (set_memory(t, "single", 10), set_memory(t, "split", 40)),
+     lambda t: (set_memory(t, "single", 40), set_memory(t, "split", 10))),
+    ("systemd has higher overhead than supervisord",
+     lambda t: (set_memory(t, "systemd", 40), set_memory(t, "single", 10)),
+     lambda t: (set_memory(t, "systemd", 10), set_memory(t, "single", 40))),
+    ("Start-up: the single container starts fastest",
+     lambda t: [t[n]["startup"]["client_s"].update(median=m) for n, m in (("single", 0.1), ("systemd", 0.5),
+                                                                          ("split", 0.5))],
+     lambda t: [t[n]["startup"]["client_s"].update(median=m) for n, m in (("single", 0.9), ("systemd", 0.5),
+                                                                          ("split", 0.5))]),
+    ("Logs are mixed in the single container",
+     lambda t: t["single"]["logs"].update(streams_separate=False),
+     lambda t: t["single"]["logs"].update(streams_separate=True, docker_logs_mixes_services=False)),
+])
+def test_each_verdict_flips_with_its_figures(sample, claim, holds, fails):
+    yes, no = verdict_of(flipped(sample, holds), claim), verdict_of(flipped(sample, fails), claim)
+    assert yes.startswith("holds"), yes
+    assert no.startswith("does not hold"), no
+
+
+def test_latency_verdict_flips_with_the_medians(sample):
+    claim = next(c for c, k in report.CLAIMS if k == "latency")
+    slower = flipped(sample, lambda t: (t["single"]["latency_ms"].update(median=0.5),
+                                        t["split"]["latency_ms"].update(median=1.5)))
+    faster = flipped(sample, lambda t: (t["single"]["latency_ms"].update(median=1.5),
+                                        t["split"]["latency_ms"].update(median=0.5)))
+    assert verdict_of(slower, claim).startswith("holds"), verdict_of(slower, claim)
+    assert verdict_of(faster, claim).startswith("does not hold"), verdict_of(faster, claim)
+
+
+def test_ranking_verdict_follows_the_posture_counts(sample, monkeypatch):
+    claim = next(c for c, k in report.CLAIMS if k == "ranking")
+
+    def counts(**passed):
+        table = {n: {f"check {i}": i < k for i in range(14)} for n, k in passed.items()}
+        return lambda results: ([f"check {i}" for i in range(14)], table)
+
+    monkeypatch.setattr(report, "posture_table", counts(single=11, systemd=10, split=14))
+    assert verdict_of(sample, claim).startswith("holds"), verdict_of(sample, claim)
+    monkeypatch.setattr(report, "posture_table", counts(single=9, systemd=12, split=14))
+    assert verdict_of(sample, claim).startswith("depends"), verdict_of(sample, claim)

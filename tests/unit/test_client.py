@@ -244,3 +244,14 @@ def test_deeply_nested_json_is_not_json(bad_server, start_service):
     client = start_service("client.py", "--once", "--url", bad_server.url)
     assert client.proc.wait(10) == 1
     assert client.events("poll_failed")[0]["reason"] in ("not_json",)
+
+
+def test_concurrent_polls_by_name_all_succeed(server):
+    """poll() from many threads at once (the benchmark's Swarm load does this): each lookup is its own."""
+    import concurrent.futures
+
+    client = import_client()
+    url = f"http://localhost:{server[1]}/"
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(lambda _: client.poll(url, 5.0)["status"], range(200)))
+    assert results == [200] * 200

@@ -324,3 +324,59 @@ def test_log_file_is_capped_by_the_server_itself(start_service, tmp_path):
     assert all(size <= 4000 for size in sizes.values()), sizes
     lines = [line for name in files for line in (tmp_path / name).read_text().splitlines()]
     assert all(line.startswith("{") and line.endswith("}") for line in lines)
+
+
+def test_start_needs_no_name_lookup(tmp_path, free_udp_nameserver):
+    """With a resolver that never answers (and no /etc/hosts), a name lookup at start would hang 20 s;
+    the server answers at once. Run in a mount namespace of its own (root), so the machine's files stay."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import FILES
+
+    if os.geteuid() != 0:
+        pytest.skip("a private /etc/resolv.conf needs root (unshare --mount)")
+    resolv, hosts = tmp_path / "resolv.conf", tmp_path / "hosts"
+    resolv.write_text(f"nameserver {free_udp_nameserver}\noptions timeout:10 attempts:2\n")
+    hosts.write_text("")
+    port = free_port()
+    script = (f"mount --bind {resolv} /etc/resolv.conf && mount --bind {hosts} /etc/hosts && "
+              f"exec {sys.executable} {FILES / 'server.py'} --host 127.0.0.1 --port {port}")
+    proc = subprocess.Popen(["unshare", "--mount", "sh", "-c", script], stdout=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: get_json(f"http://127.0.0.1:{port}/healthz"), 5, "an answer despite a silent resolver")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture
+def free_udp_nameserver():
+    """An address whose port 53 takes queries and never answers."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+        sink.bind(("127.0.0.77", 53))
+        yield "127.0.0.77"
+
+
+def test_log_rotation_under_load_loses_no_line(start_service, tmp_path):
+    """20 clients at once while the file rotates every ~30 lines: every request is in exactly one file."""
+    import concurrent.futures
+
+    port = free_port()
+    log = tmp_path / "server.log"
+    start_service("server.py", "--host", "127.0.0.1", "--port", str(port), "--log-file", str(log),
+                  "--log-max-bytes", "4000", "--log-backups", "50")
+    wait_for(lambda: get_json(f"http://127.0.0.1:{port}/healthz"), 10, "server")
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        list(pool.map(lambda i: get_json(f"http://127.0.0.1:{port}/?n={i}"), range(600)))
+
+    def numbers() -> list[int]:
+        found = []
+        for path in tmp_path.glob("server.log*"):
+            found += [int(line.split('"path":"/?n=')[1].split('"')[0]) for line in path.read_text().splitlines()
+                      if '"path":"/?n=' in line]
+        return sorted(found)
+
+    wait_for(lambda: numbers() == list(range(600)), 5, "all 600 requests logged, once each")
+    assert len(list(tmp_path.glob("server.log*"))) > 10, "the file should have rotated many times"
