@@ -308,13 +308,18 @@ def test_log_file_is_reopened_after_logrotate_moves_it(start_service, tmp_path):
     assert '"event":"started"' in (tmp_path / "server.log.1").read_text()
 
 
+def capped_server(start_service, tmp_path, backups: int) -> int:
+    """A server logging to tmp_path/server.log, rotated past 4000 bytes; its port once it answers."""
+    port = free_port()
+    start_service("server.py", "--host", "127.0.0.1", "--port", str(port), "--log-file", str(tmp_path / "server.log"),
+                  "--log-max-bytes", "4000", "--log-backups", str(backups))
+    wait_for(lambda: get_json(f"http://127.0.0.1:{port}/healthz"), 10, "server")
+    return port
+
+
 def test_log_file_is_capped_by_the_server_itself(start_service, tmp_path):
     """--log-max-bytes: the file turns into .1, .2 past the size; no more than --log-backups are kept."""
-    port = free_port()
-    log = tmp_path / "server.log"
-    start_service("server.py", "--host", "127.0.0.1", "--port", str(port), "--log-file", str(log),
-                  "--log-max-bytes", "4000", "--log-backups", "2")
-    wait_for(lambda: get_json(f"http://127.0.0.1:{port}/healthz"), 10, "server")
+    port = capped_server(start_service, tmp_path, backups=2)
     for _ in range(200):  # about 130 bytes a line: 26,000 bytes in all
         get_json(f"http://127.0.0.1:{port}/healthz")
     wait_for((tmp_path / "server.log.2").exists, 5, "two rotations")
@@ -363,11 +368,7 @@ def test_log_rotation_under_load_loses_no_line(start_service, tmp_path):
     """20 clients at once while the file rotates every ~30 lines: every request is in exactly one file."""
     import concurrent.futures
 
-    port = free_port()
-    log = tmp_path / "server.log"
-    start_service("server.py", "--host", "127.0.0.1", "--port", str(port), "--log-file", str(log),
-                  "--log-max-bytes", "4000", "--log-backups", "50")
-    wait_for(lambda: get_json(f"http://127.0.0.1:{port}/healthz"), 10, "server")
+    port = capped_server(start_service, tmp_path, backups=50)
     with concurrent.futures.ThreadPoolExecutor(20) as pool:
         list(pool.map(lambda i: get_json(f"http://127.0.0.1:{port}/?n={i}"), range(600)))
 
