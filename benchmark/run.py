@@ -9,90 +9,47 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import functools
 import json
 import os
 import platform
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from benchmark import load, stats
 from tests.support import ansible as support_ansible
-from tests.support import cgroup_reach, recipes
+from tests.support import posture, recipes
+from tests.support.docker import docker, kill9_back_s, processes, service_pid
+from tests.support.docker import events as container_events
+from tests.support.docker import run as engine_cli
+from tests.support.http import json_or_none as http_json
+from tests.support.process import run as sh
+from tests.support.process import wait_for
+from tests.support.project import CLIENT_LOG, LABEL, ROOT, SERVER_LOG
+from tests.support.topology import load_topologies
 
-ROOT = Path(__file__).resolve().parent.parent
-LABEL = "container-topology-lab"
+LOGS = {"server": SERVER_LOG, "client": CLIENT_LOG}
+# Timings poll every 10 ms.
+wait_until = functools.partial(wait_for, step_s=0.01)
 BENCH_LABEL = f"{LABEL}=bench"
 PROBE = (Path(__file__).parent / "probe.py").read_text()
 
 def topologies() -> dict[str, dict[str, Any]]:
-    """The three topologies as the inventory deploys them (names, ports). Each container's run flags are
-    read from the deployed container (deployed_flags) before its image is measured."""
-    return {
-        "single": {"manager": "supervisord", "group": "lab_supervisord_hosts", "port": 18081,
-                   "containers": {"lab-single": []}, "server": "lab-single", "client": "lab-single",
-                   "url": "http://localhost:8080/"},
-        "systemd": {"manager": "systemd", "group": "lab_systemd_hosts", "port": 18082,
-                    "containers": {"lab-systemd": []}, "server": "lab-systemd", "client": "lab-systemd",
-                    "url": "http://localhost:8080/"},
-        "split": {"manager": "none", "group": "lab_split_hosts", "port": 18083, "network": "lab-split",
-                  "containers": {"lab-split-server": [], "lab-split-client": []},
-                  "server": "lab-split-server", "client": "lab-split-client", "url": "http://lab-split-server:8080/"},
-    }
+    """The three topologies as the inventory deploys them (names, ports, URL, network). Each container's run
+    flags are read from the deployed container (deployed_flags) before its image is measured."""
+    return {t.name: {"manager": t.manager, "port": t.port, "server": t.server, "client": t.client, "url": t.url,
+                     "network": t.network, "containers": {c: [] for c in t.containers}}
+            for t in load_topologies()}
 
 
 def progress(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def sh(*args: str, check: bool = True, stdin: str | None = None, timeout: float = 600,
-       env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    result = subprocess.run(list(args), input=stdin, capture_output=True, text=True, timeout=timeout,
-                            env=env, check=False)
-    if check and result.returncode != 0:
-        detail = (result.stderr.strip() or result.stdout.strip())[-1500:]
-        raise RuntimeError(f"{' '.join(args[:4])}... failed ({result.returncode}): {detail}")
-    return result
-
-
-def docker(*args: str, engine: str = "docker", **kwargs: Any) -> str:
-    """The engine's CLI (docker, or podman for the recipe table's Podman row)."""
-    return sh(engine, *args, **kwargs).stdout.strip()
-
-
-def wait_until(check: Callable[[], Any], deadline_s: float, what: str, step_s: float = 0.01) -> Any:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        result = check()
-        if result:
-            return result
-        time.sleep(step_s)
-    raise TimeoutError(f"no {what} within {deadline_s}s")
-
-
-def http_json(url: str, timeout: float = 0.5) -> dict | None:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - our loopback port
-            return json.loads(response.read())
-    except (OSError, ValueError, urllib.error.URLError):
-        return None
-
-
-def read_file(container: str, path: str, engine: str = "docker") -> str:
-    return sh(engine, "exec", container, "cat", path, check=False).stdout
-
-
-def container_events(container: str, path: str) -> list[dict]:
-    return stats.parse_json_lines(read_file(container, path))
 
 
 def ansible(*args: str) -> tuple[float, str]:
@@ -216,7 +173,7 @@ def start_topology(topo: dict[str, Any], images: dict[str, str], fresh: bool = T
     wait_until(lambda: http_json(f"http://127.0.0.1:{topo['port']}/healthz"), 60, "server answer")
     t_server = time.time()
     t_client = wait_until(lambda: stats.first_event_after(
-        container_events(topo["client"], "/var/log/lab/client.log"), "poll_ok", t0), 60, "client success", 0.05)
+        container_events(topo["client"], CLIENT_LOG), "poll_ok", t0), 60, "client success", 0.05)
     return {"server_s": t_server - t0, "client_s": t_client - t0, "client_from_started_at_s": t_client - started_at}
 
 
@@ -270,11 +227,11 @@ def stop_topology(topo: dict[str, Any], engine: str = "docker") -> dict[str, Any
     result: dict[str, Any] = {"stop_s": took, "exit_codes": {}, "services": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for container in topo["containers"]:
-            result["exit_codes"][container] = int(docker("inspect", "-f", "{{.State.ExitCode}}", container,
-                                                         engine=engine))
+            result["exit_codes"][container] = int(engine_cli(engine, "inspect", "-f", "{{.State.ExitCode}}",
+                                                             container))
             for service in ("server", "client"):
                 dest = Path(tmp) / f"{container}-{service}.log"
-                if sh(engine, "cp", f"{container}:/var/log/lab/{service}.log", str(dest), check=False).returncode:
+                if sh(engine, "cp", f"{container}:{LOGS[service]}", str(dest), check=False).returncode:
                     continue
                 events = stats.parse_json_lines(dest.read_text())
                 last = [e["event"] for e in events if e.get("event") in ("started", "stopping", "stopped")][-2:]
@@ -283,18 +240,6 @@ def stop_topology(topo: dict[str, Any], engine: str = "docker") -> dict[str, Any
                     "exited_cleanly": last == ["stopping", "stopped"]}
     remove_containers(topo)
     return result
-
-
-def service_pid(container: str, role: str, engine: str = "docker") -> int | None:
-    for row in stats.parse_ps(docker("exec", container, "ps", "-eo", "user=,pid=,rss=,args=", engine=engine)):
-        if stats.role_of(row["args"]) == role:
-            return row["pid"]
-    return None
-
-
-def processes(container: str, engine: str = "docker") -> list[dict]:
-    rows = stats.parse_ps(docker("exec", container, "ps", "-eo", "user=,pid=,rss=,args=", engine=engine))
-    return [row for row in rows if not row["args"].startswith("ps ")]
 
 
 def container_mem_mib(containers: list[str]) -> dict[str, float]:
@@ -381,40 +326,10 @@ def measure_recovery(topo: dict[str, Any], role: str, runs: int) -> list[float]:
             times.append(time.time() - t0)
         else:
             times.append(wait_until(lambda c=container, start=t0: stats.first_poll_of_restarted_client(
-                container_events(c, "/var/log/lab/client.log"), start), 30, "client polling again", 0.05) - t0)
+                container_events(c, CLIENT_LOG), start), 30, "client polling again", 0.05) - t0)
         # Let the restarted service settle so the next kill is not a start-up kill.
         time.sleep(1.2)
     return times
-
-
-def posture(topo: dict[str, Any], engine: str = "docker") -> dict[str, Any]:
-    out = {}
-    reach = {container: cgroup_reach.measure_beside(container, engine) for container in topo["containers"]}
-    for container in topo["containers"]:
-        info = json.loads(docker("inspect", container, engine=engine))[0]
-        host = info["HostConfig"]
-        procs = {}
-        for row in processes(container, engine):
-            role = stats.role_of(str(row["args"]))
-            if role:
-                status = read_file(container, f"/proc/{row['pid']}/status", engine)
-                procs[role] = {"user": row["user"], **stats.status_capabilities(status)}
-        out[container] = {
-            "privileged": host["Privileged"], "cap_add": host.get("CapAdd") or [],
-            "cap_drop": host.get("CapDrop") or [],
-            "security_opt": host.get("SecurityOpt") or [], "readonly_rootfs": host["ReadonlyRootfs"],
-            "apparmor_profile": info.get("AppArmorProfile") or "none (not enabled on this engine)",
-            "cgroupns": host.get("CgroupnsMode"), "memory_limit": host.get("Memory", 0),
-            "pids_limit": host.get("PidsLimit") or 0, "cpu_shares": host.get("CpuShares") or 0,
-            "cgroup_reach": reach[container].summary, "cgroup_reach_detail": vars(reach[container]),
-            "systemd_recipe": (info["Config"].get("Labels") or {}).get(f"{LABEL}.systemd-recipe", ""),
-            "restart_policy": host["RestartPolicy"]["Name"] or "no",
-            "healthcheck": bool(info["Config"].get("Healthcheck")), "user": info["Config"].get("User") or "root",
-            "host_bind_mounts": [m["Source"] for m in info["Mounts"] if m["Type"] == "bind"],
-            "writable_host_mounts": [m["Source"] for m in info["Mounts"] if m["Type"] == "bind" and m["RW"]],
-            "processes": procs,
-        }
-    return out
 
 
 # A unit with systemd's defaults, started transiently, as the reference for the lab's hardened units.
@@ -494,7 +409,7 @@ def add_clients(topo: dict[str, Any], images: dict[str, str], extra: int) -> dic
                    "--network", topo["network"], *topo["containers"][topo["client"]], images[topo["client"]])
         for container in names:
             wait_until(lambda c=container: stats.first_event_after(
-                container_events(c, "/var/log/lab/client.log"), "poll_ok", t0), 30, "extra client success", 0.1)
+                container_events(c, CLIENT_LOG), "poll_ok", t0), 30, "extra client success", 0.1)
         time.sleep(1)
         mem = container_mem_mib(names)
         sh("docker", "rm", "-fv", *names, check=False)
@@ -550,7 +465,7 @@ def measure_topology(name: str, topo: dict[str, Any], images: dict[str, str], ar
                             for role in ("server", "client")}
     progress(f"{name}: scale, two more clients")
     result["scale"] = scale_clients(name, topo, images)
-    result["posture"] = posture(topo)
+    result["posture"] = posture.measure(list(topo["containers"]))
     result["unit_exposure"] = unit_exposure(topo)
     result["logs"] = log_streams(topo)
     progress(f"{name}: docker stop")
@@ -576,7 +491,7 @@ def swarm_tasks(service: str) -> list[str]:
 
 def served_per_task() -> dict[str, int]:
     """Requests each server replica has logged (the log volume is per slot, so count differences)."""
-    return {task: int(sh("docker", "exec", task, "grep", "-c", '"event":"request"', "/var/log/lab/server.log",
+    return {task: int(sh("docker", "exec", task, "grep", "-c", '"event":"request"', SERVER_LOG,
                          check=False).stdout.strip() or 0) for task in swarm_tasks(SWARM_SERVER)}
 
 
@@ -632,17 +547,6 @@ def base_image() -> str:
 
 # --- systemd's cgroup recipes, side by side --------------------------------------------------------------------
 
-def kill9_back_s(container: str, role: str, engine: str = "docker") -> float:
-    """kill -9 a systemd service; seconds until a new process runs and systemd reports it active."""
-    before = wait_until(lambda: service_pid(container, role, engine), 10, f"{role} pid", 0.05)
-    t0 = time.time()
-    docker("exec", container, "kill", "-9", str(before), engine=engine)
-    wait_until(lambda: service_pid(container, role, engine) not in (None, before) and sh(
-        engine, "exec", container, "systemctl", "is-active", f"lab-{role}", check=False).stdout.strip() == "active",
-        30, f"{role} back", 0.02)
-    return time.time() - t0
-
-
 def measure_recipes(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Each systemd recipe deployed by the lab's playbooks (inventory/recipes) and measured the same way:
     boot state, kill -9, what root can write, docker stop, posture. A refused recipe is a row with the
@@ -656,12 +560,12 @@ def measure_recipes(args: argparse.Namespace) -> list[dict[str, Any]]:
             if run.runs:
                 c, engine = run.container, run.engine
                 topo = {"containers": {c: []}}
-                row["state"] = docker("exec", c, "systemctl", "is-system-running", engine=engine)
-                row["failed_units"] = docker("exec", c, "systemctl", "--failed", "--no-legend", "--plain",
-                                             engine=engine).splitlines()
+                row["state"] = engine_cli(engine, "exec", c, "systemctl", "is-system-running")
+                row["failed_units"] = engine_cli(engine, "exec", c, "systemctl", "--failed", "--no-legend",
+                                                 "--plain").splitlines()
                 row["kill9_back_s"] = {role: stats.summarize([kill9_back_s(c, role, engine) for _ in range(args.runs)])
                                        for role in ("server", "client")}
-                row["posture"] = posture(topo, engine)[c]
+                row["posture"] = posture.measure([c], engine)[c]
                 row["stop"] = stop_topology(topo, engine)
             rows.append(row)
     finally:

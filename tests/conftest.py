@@ -1,31 +1,20 @@
-"""Shared helpers for the lab's tests: real processes, free ports, deadline polling."""
+"""Fixtures for the lab's tests (services as real processes) and the caveats hook; the helpers are in tests/support."""
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-FILES = ROOT / "files"
-T = TypeVar("T")
-
-
-def sh(*args: str, check: bool = True, timeout: float = 120) -> str:
-    """Run a command (docker, mostly); its stdout. A failure fails the test with the command's stderr."""
-    result = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, check=False)
-    if check and result.returncode:
-        raise AssertionError(f"{' '.join(args)} failed: {result.stderr.strip() or result.stdout[-2000:]}")
-    return result.stdout.strip()
+from tests.support.http import get_json
+from tests.support.logs import json_lines
+from tests.support.process import free_port, wait_for
+from tests.support.project import FILES
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -35,40 +24,6 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         with open(caveats, "a") as out:
             out.write(f"{report.nodeid}: skipped: {reason.removeprefix('Skipped: ')}\n")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(check: Callable[[], T], deadline_s: float, what: str, step_s: float = 0.05) -> T:
-    """Poll `check` until it returns something truthy; fail with `what` at the deadline."""
-    end = time.monotonic() + deadline_s
-    last: object = None
-    while time.monotonic() < end:
-        try:
-            result = check()
-        except (OSError, ValueError) as exc:
-            last = exc
-        else:
-            if result:
-                return result
-            last = result
-        time.sleep(step_s)
-    pytest.fail(f"timed out after {deadline_s}s waiting for {what} (last: {last!r})")
-
-
-def get_json(url: str, timeout: float = 2.0) -> dict:
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return json.loads(response.read())
-
-
-def json_lines(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
 
 
 class Service:

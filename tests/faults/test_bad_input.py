@@ -8,15 +8,14 @@ import socket
 import threading
 import time
 
-from tests.faults.conftest import poll_until, sh
-from tests.support.http import raw, status_of
-from tests.unit.test_server import BAD_INPUT
+from tests.support.http import BAD_INPUT, raw, status_of
+from tests.support.process import sh, wait_for
 
 FLOOD = 300
 
 
 def server_rss_mib(topology) -> float:
-    pid = poll_until(lambda: topology.service_pid("server"), 10, "server process")
+    pid = wait_for(lambda: topology.service_pid("server"), 10, "server process")
     status = sh("docker", "exec", topology.server, "cat", f"/proc/{pid}/status")
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))) / 1024
 
@@ -67,9 +66,9 @@ def test_corpus_gets_4xx_and_healthz_keeps_answering(topology):
     finally:
         for sock in held:
             sock.close()
-    poll_until(topology.health, 30, "/healthz after the flood")
+    wait_for(topology.health, 30, "/healthz after the flood")
     # Threads end as their connections close; what stays must be bounded, not grow per connection.
-    rss_after = poll_until(lambda: (rss := server_rss_mib(topology)) < rss_before + 16 and rss, 30,
+    rss_after = wait_for(lambda: (rss := server_rss_mib(topology)) < rss_before + 16 and rss, 30,
                            f"server RSS back under {rss_before + 16:.0f} MiB (was {rss_before:.1f})")
     print(f"{topology.name}: server RSS {rss_before:.1f} MiB before, {rss_after:.1f} MiB after "
           f"{len(BAD_INPUT)} bad requests, 40 slow/half-open and {FLOOD} flood connections")

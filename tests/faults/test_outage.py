@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import time
 
-from tests.faults.conftest import CLIENT_LOG, poll_until, sh
+from tests.support.process import sh, wait_for
+from tests.support.project import CLIENT_LOG
 
 OUTAGE_S = 30
 INTERVAL_S = 5
@@ -30,7 +31,7 @@ def test_client_survives_a_30s_outage_and_recovers_within_an_interval(topology):
             time.sleep(1)
     finally:
         topology.control("server", "start")
-    back_at = poll_until(lambda: topology.health(0.5) and time.time(), 60, "the server back")
+    back_at = wait_for(lambda: topology.health(0.5) and time.time(), 60, "the server back")
     failures = [e for e in topology.events(topology.client, CLIENT_LOG)
                 if e.get("event") == "poll_failed" and e["ts"] >= time.strftime("%Y-%m-%dT%H:%M:%S",
                                                                                   time.gmtime(stopped_at))]
@@ -38,5 +39,5 @@ def test_client_survives_a_30s_outage_and_recovers_within_an_interval(topology):
     reasons = {e["reason"] for e in failures}
     assert reasons <= {"refused", "unreachable", "dns", "timeout", "closed"}, reasons
     assert all(e["detail"] for e in failures), "every failure names its cause"
-    poll_until(lambda: topology.client_ok_after(back_at), INTERVAL_S + 2, "a success within one interval")
+    wait_for(lambda: topology.client_ok_after(back_at), INTERVAL_S + 2, "a success within one interval")
     assert client_identity(topology) == before, "the client restarted instead of riding out the outage"

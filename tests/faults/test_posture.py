@@ -7,9 +7,8 @@ from __future__ import annotations
 import itertools
 import re
 
-from benchmark import report
-from benchmark import run as bench
-from tests.faults.conftest import ROOT
+from tests.support import posture
+from tests.support.project import ROOT
 
 SECTION = "### Privilege posture"
 
@@ -32,11 +31,11 @@ README = readme_posture()
 
 
 def test_posture_is_what_the_readme_states(topology):
-    measured = bench.posture({"containers": sorted({topology.server, topology.client})})
+    measured = posture.measure(topology.containers)
     privileged = any(c["privileged"] for c in measured.values())
     column = topology.name  # the generated table names the topology as it ran, privileged or not
     assert column in README, f"the README's posture table has no '{column}' column"
-    got = {check: all(test(c) for c in measured.values()) for check, test in report.POSTURE_CHECKS}
+    got = {check: all(test(c) for c in measured.values()) for check, test in posture.POSTURE_CHECKS}
     stated = README[column]
     assert set(stated) == set(got), f"README checks {sorted(stated)} differ from the measured {sorted(got)}"
     regressed = [check for check in got if stated[check] and not got[check]]
@@ -45,6 +44,7 @@ def test_posture_is_what_the_readme_states(topology):
     assert not understated, f"{column}: now passes {understated}; update the README's posture table"
     if topology.name == "systemd" and not privileged:
         # The privileged column is derived, not measured: it must be this container with the flag added.
-        derived = {check: all(test(report.with_privileged(c)) for c in measured.values())
-                   for check, test in report.POSTURE_CHECKS}
-        assert README[report.PRIVILEGED_DERIVED] == derived, f"the README's {report.PRIVILEGED_DERIVED} column is stale"
+        derived = {check: all(test(posture.with_privileged(c)) for c in measured.values())
+                   for check, test in posture.POSTURE_CHECKS}
+        column = posture.PRIVILEGED_DERIVED
+        assert README[column] == derived, f"the README's {column} column is stale"

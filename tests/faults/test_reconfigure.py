@@ -11,9 +11,10 @@ from __future__ import annotations
 import time
 
 from benchmark import stats
-from tests.conftest import sh
-from tests.faults.conftest import CLIENT_LOG, TOPOLOGIES, poll_until
 from tests.support import ansible
+from tests.support.process import sh, wait_for
+from tests.support.project import CLIENT_LOG
+from tests.support.topology import load_topologies
 
 
 def configure(*extra: str) -> str:
@@ -30,24 +31,24 @@ def restarted_with_interval(topology, since: float, interval: float) -> bool:
 
 def server_identity(topology) -> tuple:
     """The server's process and its container's start: both stay when only the client's settings change."""
-    pid = poll_until(lambda: topology.service_pid("server"), 10, f"{topology.name}: server process")
+    pid = wait_for(lambda: topology.service_pid("server"), 10, f"{topology.name}: server process")
     return pid, sh("docker", "inspect", "-f", "{{.State.StartedAt}}", topology.server)
 
 
 def test_changed_interval_restarts_every_client_with_it_and_no_server():
-    servers = {topology.name: server_identity(topology) for topology in TOPOLOGIES}
+    servers = {topology.name: server_identity(topology) for topology in load_topologies()}
     changed_at = time.time()
     configure("-e", "lab_client_interval=4")
     try:
-        for topology in TOPOLOGIES:
-            poll_until(lambda t=topology: restarted_with_interval(t, changed_at, 4.0), 60,
+        for topology in load_topologies():
+            wait_for(lambda t=topology: restarted_with_interval(t, changed_at, 4.0), 60,
                        f"{topology.name}: the client restarted with interval 4")
-            poll_until(lambda t=topology: t.client_ok_after(changed_at), 30, f"{topology.name}: a success")
+            wait_for(lambda t=topology: t.client_ok_after(changed_at), 30, f"{topology.name}: a success")
             assert server_identity(topology) == servers[topology.name], \
                 f"{topology.name}: the server restarted, though only the client's settings changed"
     finally:
         restored_at = time.time()
         configure()
-        for topology in TOPOLOGIES:
-            poll_until(lambda t=topology: restarted_with_interval(t, restored_at, 5.0), 60,
+        for topology in load_topologies():
+            wait_for(lambda t=topology: restarted_with_interval(t, restored_at, 5.0), 60,
                        f"{topology.name}: the client back on interval 5")

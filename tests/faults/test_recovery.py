@@ -13,7 +13,8 @@ import time
 import pytest
 
 from benchmark import stats
-from tests.faults.conftest import CLIENT_LOG, poll_until
+from tests.support.process import wait_for
+from tests.support.project import CLIENT_LOG
 
 
 @pytest.mark.parametrize("role", ["server", "client"])
@@ -22,12 +23,12 @@ def test_three_kills_in_a_row_recover(topology, role):
         killed_at = time.time()
         topology.kill9(role)
         if role == "server":
-            poll_until(lambda t=killed_at: (body := topology.health(0.5)) and body["uptime_s"] < time.time() - t,
+            wait_for(lambda t=killed_at: (body := topology.health(0.5)) and body["uptime_s"] < time.time() - t,
                        30, f"a restarted server after kill {attempt}")
-            poll_until(lambda t=killed_at: topology.client_ok_after(t), 30, f"a client success after kill {attempt}")
+            wait_for(lambda t=killed_at: topology.client_ok_after(t), 30, f"a client success after kill {attempt}")
         else:
-            poll_until(lambda t=killed_at: stats.first_poll_of_restarted_client(
+            wait_for(lambda t=killed_at: stats.first_poll_of_restarted_client(
                 topology.events(topology.client, CLIENT_LOG), t), 30,
                 f"a restarted client polling after kill {attempt}")
-    poll_until(lambda: any(word in topology.manager_state(role) for word in ("RUNNING", "active", "running"))
+    wait_for(lambda: any(word in topology.manager_state(role) for word in ("RUNNING", "active", "running"))
                and "inactive" not in topology.manager_state(role), 30, f"{role} reported running by its manager")

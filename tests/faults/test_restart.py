@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-from tests.faults.conftest import ROOT, TOPOLOGIES, poll_until, sh
+from tests.support import ansible
+from tests.support.process import sh, wait_for
+from tests.support.project import CLIENT_LOG, LABEL
+from tests.support.topology import load_topologies
 
-SPLIT = next(t for t in TOPOLOGIES if t.manager == "none")
+SPLIT = next(t for t in load_topologies() if t.manager == "none")
 
 
 def test_container_restart_recovers(topology):
     restarted_at = time.time()
-    sh("docker", "restart", *sorted({topology.server, topology.client}), timeout=60)
-    poll_until(lambda: topology.health(0.5), 60, "the server after the restart")
-    poll_until(lambda: topology.client_ok_after(restarted_at), 30, "a client success after the restart")
+    sh("docker", "restart", *topology.containers, timeout=60)
+    wait_for(lambda: topology.health(0.5), 60, "the server after the restart")
+    wait_for(lambda: topology.client_ok_after(restarted_at), 30, "a client success after the restart")
 
 
 def ip_of(container: str) -> str:
@@ -31,17 +30,16 @@ def test_split_server_replaced_with_a_new_address():
     sh("docker", "rm", "-f", SPLIT.server)
     # Hold the freed address, so the replacement really gets another one.
     placeholder = "lab-faults-placeholder"
-    sh("docker", "run", "-d", "--name", placeholder, "--label", "container-topology-lab=faults",
+    sh("docker", "run", "-d", "--name", placeholder, "--label", f"{LABEL}=faults",
        "--network", network, "lab-python:latest")
     try:
         replaced_at = time.time()
-        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-        subprocess.run([str(Path(sys.executable).with_name("ansible-playbook")), "playbooks/deploy.yml",
-                        "playbooks/configure.yml", "--limit", f"localhost:{SPLIT.server}"],
-                       cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+        result = ansible.playbook("playbooks/deploy.yml", "playbooks/configure.yml",
+                                  "--limit", f"localhost:{SPLIT.server}", timeout=300)
+        assert result.returncode == 0, result.stdout[-3000:]
         new_ip = ip_of(SPLIT.server)
         assert new_ip != old_ip, f"the replacement kept {old_ip}"
-        ok = poll_until(lambda: [e for e in SPLIT.events(SPLIT.client, "/var/log/lab/client.log")
+        ok = wait_for(lambda: [e for e in SPLIT.events(SPLIT.client, CLIENT_LOG)
                                  if e.get("event") == "poll_ok" and e["ts"] >= time.strftime(
                                      "%Y-%m-%dT%H:%M:%S", time.gmtime(replaced_at))], 30,
                         "a client success from the replaced server")

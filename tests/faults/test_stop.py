@@ -12,11 +12,12 @@ import time
 from pathlib import Path
 
 from benchmark import stats
-from tests.faults.conftest import CLIENT_LOG, SERVER_LOG, poll_until, sh
+from tests.support.process import sh, wait_for
+from tests.support.project import CLIENT_LOG, SERVER_LOG
 
 
 def test_docker_stop_is_clean_for_every_service(topology):
-    containers = sorted({topology.server, topology.client})
+    containers = topology.containers
     stop_asked = time.time()
     started = time.monotonic()
     sh("docker", "stop", "-t", "10", *containers, timeout=60)
@@ -37,5 +38,5 @@ def test_docker_stop_is_clean_for_every_service(topology):
     finally:
         restarted_at = time.time()
         sh("docker", "start", *containers)
-        poll_until(lambda: topology.health(0.5), 60, "the server after docker start")
-        poll_until(lambda: topology.client_ok_after(restarted_at), 30, "a client success after docker start")
+        wait_for(lambda: topology.health(0.5), 60, "the server after docker start")
+        wait_for(lambda: topology.client_ok_after(restarted_at), 30, "a client success after docker start")

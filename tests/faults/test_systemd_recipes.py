@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark import run as bench
 from tests.support import cgroup_reach, recipes
-from tests.support.docker import run
+from tests.support.docker import kill9_back_s, run
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +51,7 @@ def test_boots_to_running_with_no_failed_unit(deployed, recipe):
 def test_services_come_back_after_kill9(deployed, recipe, role):
     """A new process, reported active by systemd (the wait is bounded; its length is the benchmark's)."""
     found = running(deployed, recipe)
-    bench.kill9_back_s(found.container, role, found.engine)
+    kill9_back_s(found.container, role, found.engine)
 
 
 @pytest.mark.parametrize("recipe", recipes.RECIPES)

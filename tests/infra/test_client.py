@@ -6,28 +6,15 @@ import itertools
 from urllib.parse import urlsplit
 
 from benchmark import stats
-from tests.infra.conftest import (
+from tests.support.testinfra_host import (
     CLIENT_LOG,
     client_events,
     expected_server_hostname,
     host_vars,
-    manager_reports_running,
     poll_until,
-    service_pids,
 )
 
 testinfra_hosts = ["ansible://lab_client_hosts"]
-
-
-def test_client_runs_as_lab_user(host):
-    pids = poll_until(lambda: service_pids(host, "lab-client"), 30, "client process")
-    assert len(pids) == 1, f"expected one client process, got {pids}"
-    assert host.process.get(pid=pids[0]).user == "lab"
-
-
-def test_manager_reports_client_running(host):
-    poll_until(lambda: manager_reports_running(host, "lab-client"), 30,
-               f"client running under {host_vars(host)['lab_manager']}")
 
 
 def test_client_log_shows_success_from_the_server(host):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.infra.conftest import host_vars, poll_until
 from tests.support.docker import inspect as docker_inspect
+from tests.support.testinfra_host import host_vars, poll_until
 
 testinfra_hosts = ["ansible://lab_split_hosts"]
 

@@ -6,23 +6,13 @@ import json
 
 import pytest
 
-from tests.infra.conftest import host_vars, manager_reports_running, poll_until, service_pids
+from tests.support.project import SERVER_LOG
+from tests.support.testinfra_host import poll_until, service_pids
 
 testinfra_hosts = ["ansible://lab_server_hosts"]
 
 FETCH = ("python3 -c 'import sys, urllib.request; "
          "print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' {}")
-
-
-def test_server_runs_as_lab_user(host):
-    pids = poll_until(lambda: service_pids(host, "lab-server"), 30, "server process")
-    assert len(pids) == 1, f"expected one server process, got {pids}"
-    assert host.process.get(pid=pids[0]).user == "lab"
-
-
-def test_manager_reports_server_running(host):
-    poll_until(lambda: manager_reports_running(host, "lab-server"), 30,
-               f"server running under {host_vars(host)['lab_manager']}")
 
 
 def test_port_8080_listens(host):
@@ -52,7 +42,7 @@ def test_installed_files(host, path, owner, group, mode):
 
 
 def test_server_log_file_written_by_lab(host):
-    log = host.file("/var/log/lab/server.log")
+    log = host.file(SERVER_LOG)
     assert (log.user, log.group) == ("lab", "lab")
     assert not log.mode & 0o002, "the log must not be world-writable"
     assert log.contains('"event":"started"')

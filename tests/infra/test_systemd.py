@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from benchmark import stats
-from tests.infra.conftest import poll_until
 from tests.support.docker import inspect as docker_inspect
+from tests.support.testinfra_host import poll_until
 
 testinfra_hosts = ["ansible://lab_systemd_hosts"]
 

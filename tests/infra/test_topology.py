@@ -7,14 +7,35 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.conftest import SCRIPTS, host_vars, poll_until, service_pids, services
 from tests.support import cgroup_reach
 from tests.support.docker import docker
 from tests.support.docker import inspect as docker_inspect
+from tests.support.project import role_defaults
+from tests.support.testinfra_host import (
+    SCRIPTS,
+    host_vars,
+    manager_reports_running,
+    poll_until,
+    service_pids,
+    services,
+)
 
 testinfra_hosts = ["ansible://lab_containers"]
 
 PID1 = {"supervisord": "supervisord", "systemd": "systemd"}
+
+
+def test_each_service_runs_once_as_the_lab_user(host):
+    for service in services(host):
+        pids = poll_until(lambda s=service: service_pids(host, s), 30, f"{service} process")
+        assert len(pids) == 1, f"expected one {service} process, got {pids}"
+        assert host.process.get(pid=pids[0]).user == "lab", f"{service} runs as {host.process.get(pid=pids[0]).user}"
+
+
+def test_manager_reports_each_service_running(host):
+    for service in services(host):
+        poll_until(lambda s=service: manager_reports_running(host, s), 30,
+                   f"{service} running under {host_vars(host)['lab_manager']}")
 
 
 def test_pid1_is_the_manager_or_the_service(host):
@@ -95,11 +116,18 @@ def test_root_filesystem_is_read_only(host):
             pytest.fail(f"root in {name} could write {path}")
 
 
-def test_engine_log_is_capped(host):
-    """docker logs cannot fill the disk: the json-file log rotates at a size and keeps a bounded number of files."""
-    config = docker_inspect(host_vars(host)["inventory_hostname"])["HostConfig"]["LogConfig"]
-    assert config["Type"] == "json-file" and config["Config"].get("max-size") and config["Config"].get("max-file"), \
-        f"the engine log is not capped: {config}"
+def test_engine_log_is_capped_as_the_role_says(host):
+    """docker logs cannot fill the disk: the json-file log rotates at the size and file count the role sets.
+
+    Compared with the role's setting, not just "some cap": an engine whose daemon.json caps every log
+    (this one does) would otherwise pass a container the role left uncapped."""
+    variables = host_vars(host)
+    role = "lab_harden" if "lab_split_hosts" in variables["group_names"] else "lab_container"
+    expected = variables.get(f"{role}_log_options") or role_defaults(role)[f"{role}_log_options"]
+    config = docker_inspect(variables["inventory_hostname"])["HostConfig"]["LogConfig"]
+    assert config["Type"] == "json-file", f"the engine log is not json-file: {config}"
+    assert {key: config["Config"].get(key) for key in expected} == {k: str(v) for k, v in expected.items()}, \
+        f"the engine log is not capped as {role} sets it ({expected}): {config['Config']}"
 
 
 def test_service_logs_are_capped_by_the_services(host):

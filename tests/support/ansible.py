@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.project import ROOT
 
 
 def _run(tool: str, *args: str, timeout: float, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -38,6 +39,13 @@ def inventory_hosts(*patterns: str, inventory: str = "inventory/lab/hosts.yml") 
     result = _run("ansible", "-i", inventory, ":".join(patterns), "--list-hosts", timeout=120)
     result.check_returncode()
     return [line.strip() for line in result.stdout.splitlines()[1:] if line.strip()]
+
+
+def inventory(path: str = "inventory/lab/hosts.yml") -> dict:
+    """The inventory as ansible-inventory --list gives it: groups, and every host's variables under _meta."""
+    result = _run("ansible-inventory", "-i", path, "--list", timeout=120)
+    result.check_returncode()
+    return json.loads(result.stdout)
 
 
 def check_idempotent(output: str, expected: list[str]) -> list[str]:

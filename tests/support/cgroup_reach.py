@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from tests.support import process
 from tests.support.docker import inspect, run
+from tests.support.project import LABEL, ROOT, role_yaml
 
 PROBE = Path(__file__).with_name("reach_probe.py")
-LABEL = "container-topology-lab"
-ROLE_VARS = Path(__file__).resolve().parents[2] / "roles/lab_container/vars/main.yml"
 # Podman's ulimits, from the role that owns them (its default open-files limit is above some hosts' hard limit).
-PODMAN_ULIMITS = yaml.safe_load(ROLE_VARS.read_text())["__lab_container_podman_ulimits"]
+PODMAN_ULIMITS = role_yaml(ROOT / "roles/lab_container/vars/main.yml")["__lab_container_podman_ulimits"]
 ENGINE_RUN_FLAGS = {"podman": tuple(flag for limit in PODMAN_ULIMITS for flag in ("--ulimit", limit))}
 
 
@@ -74,7 +71,7 @@ def neighbour(image: str = "lab-python:latest", engine: str = "docker") -> Itera
     try:
         yield name
     finally:
-        subprocess.run([engine, "rm", "-f", name], capture_output=True, check=False)
+        process.run(engine, "rm", "-f", name, check=False)
 
 
 def measure_beside(container: str, engine: str = "docker") -> Reach:

@@ -1,19 +1,18 @@
 """The container engine's CLI (docker or podman) for tests and the benchmark: a failure raises with the
-engine's own words."""
+engine's own words (process.CommandFailed)."""
 
 from __future__ import annotations
 
 import functools
 import json
-import subprocess
+import time
+
+from benchmark import stats
+from tests.support import process
 
 
-def run(engine: str, *args: str, stdin: str | None = None, timeout: float = 120) -> str:
-    result = subprocess.run([engine, *args], input=stdin, capture_output=True, text=True, timeout=timeout,
-                            check=False)
-    if result.returncode:
-        raise RuntimeError(f"{engine} {' '.join(args[:3])} failed: {result.stderr.strip()}")
-    return result.stdout.strip()
+def run(engine: str, *args: str, **kwargs) -> str:
+    return process.sh(engine, *args, **kwargs)
 
 
 docker = functools.partial(run, "docker")
@@ -21,3 +20,35 @@ docker = functools.partial(run, "docker")
 
 def inspect(container: str, engine: str = "docker") -> dict:
     return json.loads(run(engine, "inspect", container))[0]
+
+
+def read_file(container: str, path: str, engine: str = "docker") -> str:
+    """A file in the container; empty when it is not there (yet)."""
+    return process.run(engine, "exec", container, "cat", path, check=False).stdout
+
+
+def events(container: str, path: str, engine: str = "docker") -> list[dict]:
+    """A service's JSON-lines log in the container."""
+    return stats.parse_json_lines(read_file(container, path, engine))
+
+
+def processes(container: str, engine: str = "docker") -> list[dict]:
+    """The container's processes (user, pid, rss, args), without the ps that listed them."""
+    rows = stats.parse_ps(run(engine, "exec", container, "ps", "-eo", "user=,pid=,rss=,args="))
+    return [row for row in rows if not row["args"].startswith("ps ")]
+
+
+def service_pid(container: str, role: str, engine: str = "docker") -> int | None:
+    """The pid of the lab service (server or client) in the container, or None while it is not running."""
+    return next((row["pid"] for row in processes(container, engine) if stats.role_of(row["args"]) == role), None)
+
+
+def kill9_back_s(container: str, role: str, engine: str = "docker") -> float:
+    """kill -9 a systemd service; seconds until a new process runs and systemd reports it active."""
+    before = process.wait_for(lambda: service_pid(container, role, engine), 10, f"{role} pid", 0.05)
+    t0 = time.time()
+    run(engine, "exec", container, "kill", "-9", str(before))
+    process.wait_for(lambda: service_pid(container, role, engine) not in (None, before) and process.sh(
+        engine, "exec", container, "systemctl", "is-active", f"lab-{role}", check=False) == "active",
+        30, f"{role} back", 0.02)
+    return time.time() - t0

@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 
-from benchmark import stats
-from tests.conftest import sh, wait_for
-from tests.support import ansible
+from tests.support import ansible, docker
+from tests.support.process import sh, wait_for
+from tests.support.project import CLIENT_LOG
 
-ROOT = Path(__file__).resolve().parents[2]
 SERVER, CLIENT = "lab-swarm-server", "lab-swarm-client"
 M, N = 2, 3
-CLIENT_LOG = "/var/log/lab/client.log"
 
 
 def playbook(name: str, *extra: str) -> str:
@@ -58,7 +55,7 @@ def running_replicas(service: str) -> int:
 
 
 def events(container: str) -> list[dict]:
-    return stats.parse_json_lines(sh("docker", "exec", container, "cat", CLIENT_LOG, check=False))
+    return docker.events(container, CLIENT_LOG)
 
 
 def polls(after: float = 0.0) -> dict[str, list[dict]]:

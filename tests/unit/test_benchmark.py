@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchmark import report, stats
-from tests.conftest import ROOT
+from tests.support.project import ROOT
 
 DATA = Path(__file__).parent / "data"
 SAMPLE = ROOT / "results" / "sample" / "results.json"

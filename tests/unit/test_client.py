@@ -14,7 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.conftest import FILES, free_port, json_lines, wait_for
+from tests.support.logs import json_lines
+from tests.support.process import free_port, wait_for
+from tests.support.project import FILES
 
 BAD_BODIES = {
     "http_error": (500, b'{"error": "boom"}'),

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-import yaml
 
-from tests.conftest import ROOT
+from tests.support import ansible
+from tests.support.project import ROOT, role_yaml
 
 PLAYBOOK = """
 - hosts: localhost
@@ -41,30 +36,12 @@ CASES = [
 def test_bad_variable_fails_before_any_change(tmp_path, role, extra, message):
     playbook = tmp_path / "play.yml"
     playbook.write_text(PLAYBOOK.format(role=role))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_ROLES_PATH=str(ROOT / "roles"))
-    ansible_playbook = Path(sys.executable).with_name("ansible-playbook")
-    result = subprocess.run([str(ansible_playbook), "-i", "localhost,", "--check", "-e", extra, str(playbook)],
-                            capture_output=True, text=True, env=env, timeout=120, check=False)
+    result = ansible.playbook("-i", "localhost,", "--check", "-e", extra, str(playbook), timeout=120,
+                              env={"ANSIBLE_ROLES_PATH": str(ROOT / "roles")})
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
     assert message in output, output
     assert "changed=0" in output, "nothing may change before validation fails"
-
-
-class RoleYaml(yaml.SafeLoader):
-    """Reads role files as data: Ansible's !unsafe marks a literal string."""
-
-
-RoleYaml.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
-
-
-def role_yaml(path: Path) -> dict:
-    loader = RoleYaml(path.read_text())
-    try:
-        return loader.get_single_data() or {}
-    finally:
-        loader.dispose()
 
 
 ROLES = sorted(p.parent.parent.name for p in (ROOT / "roles").glob("*/meta/argument_specs.yml"))

@@ -10,8 +10,8 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import free_port, get_json, wait_for
-from tests.support.http import raw, read_response, status_of
+from tests.support.http import BAD_INPUT, get_json, raw, read_response, status_of
+from tests.support.process import free_port, wait_for
 
 SYSTEM_FIELDS = ("hostname", "os", "kernel", "python", "pid", "uptime_s", "load_average", "memory_total_kib",
                  "memory_available_kib", "cpu_count", "time_utc", "requests_served", "container")
@@ -52,17 +52,6 @@ def test_one_log_line_per_request(server):
     get_json(f"http://127.0.0.1:{port}/healthz")
     line = wait_for(lambda: [e for e in service.events("request") if e["path"] == "/healthz"], 5, "request log")
     assert line[-1]["status"] == 200 and line[-1]["method"] == "GET"
-
-
-BAD_INPUT = {
-    "malformed request line": (b"GARBAGE\r\n\r\n", 400),
-    "bad version": (b"GET / HTTP/9.x\r\n\r\n", 400),
-    "non-utf8 bytes": (b"GET /\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n", 404),
-    "oversized request line": (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", 414),
-    "oversized header": (b"GET / HTTP/1.1\r\nX: " + b"a" * 70000 + b"\r\n\r\n", 431),
-    "too many headers": (b"GET / HTTP/1.1\r\n" + b"".join(b"X%d: y\r\n" % i for i in range(150)) + b"\r\n", 431),
-    "body with POST": (b"POST / HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n" + b"x" * 5000, 405),
-}
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUT))
@@ -338,7 +327,7 @@ def test_start_needs_no_name_lookup(tmp_path, free_udp_nameserver):
     import subprocess
     import sys
 
-    from tests.conftest import FILES
+    from tests.support.project import FILES
 
     if os.geteuid() != 0:
         pytest.skip("a private /etc/resolv.conf needs root (unshare --mount)")
