@@ -19,7 +19,7 @@ import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from benchmark import load, stats
@@ -35,6 +35,7 @@ from tests.support.project import CLIENT_LOG, LABEL, ROOT, SERVER_LOG
 from tests.support.topology import load_topologies
 
 LOGS = {"server": SERVER_LOG, "client": CLIENT_LOG}
+LOG_DIR = str(PurePosixPath(CLIENT_LOG).parent)
 # Timings poll every 10 ms.
 wait_until = functools.partial(wait_for, step_s=0.01)
 BENCH_LABEL = f"{LABEL}=bench"
@@ -186,7 +187,7 @@ def deployed_flags(container: str) -> list[str]:
     (limits, hardening, systemd's mounts and mode). Health check, user, entrypoint, environment and stop
     signal travel in the image: docker commit keeps the container's config. A named volume the roles wrote
     configuration to (under a read-only root) is mounted again by name, since docker commit leaves volumes
-    out; a log volume (split's, named <container>-logs) becomes an anonymous one, labelled, and removed
+    out; the services' log directory (split's volume) becomes an anonymous volume, labelled, and removed
     with the container, so that extra clients started with the same flags keep logs of their own."""
     info = json.loads(docker("inspect", container))[0]
     host = info["HostConfig"]
@@ -205,7 +206,7 @@ def deployed_flags(container: str) -> list[str]:
     tmpfs = (host.get("Tmpfs") or {}).items()
     flags += [f"--tmpfs={path}:{opts}" if opts else f"--tmpfs={path}" for path, opts in tmpfs]
     for mount in (m for m in info["Mounts"] if m["Type"] == "volume"):
-        source = "" if mount["Name"].endswith("-logs") else f"source={mount['Name']},"
+        source = "" if mount["Destination"] == LOG_DIR else f"source={mount['Name']},"
         flags.append(f"--mount=type=volume,{source}destination={mount['Destination']},volume-label={BENCH_LABEL}")
     return flags
 
@@ -361,7 +362,7 @@ def log_streams(topo: dict[str, Any]) -> dict[str, Any]:
     commands = {"supervisord": ["docker exec C supervisorctl tail lab-server",
                                 "docker exec C supervisorctl tail lab-client"],
                 "systemd": ["docker exec C journalctl -u lab-server", "docker exec C journalctl -u lab-client"],
-                "none": ["docker logs lab-split-server", "docker logs lab-split-client"]}[topo["manager"]]
+                "none": [f"docker logs {c}" for c in topo["containers"]]}[topo["manager"]]
     if topo["manager"] == "supervisord":
         files = docker("exec", topo["server"], "ls", "/var/log/supervisor")
         separate = "lab-server.log" in files and "lab-client.log" in files

@@ -117,17 +117,16 @@ def test_root_filesystem_is_read_only(host):
 
 
 def test_engine_log_is_capped_as_the_role_says(host):
-    """docker logs cannot fill the disk: the json-file log rotates at the size and file count the role sets.
+    """docker logs cannot fill the disk: the json-file log rotates at the size and file count lab_container sets.
 
     Compared with the role's setting, not just "some cap": an engine whose daemon.json caps every log
     (this one does) would otherwise pass a container the role left uncapped."""
     variables = host_vars(host)
-    role = "lab_harden" if "lab_split_hosts" in variables["group_names"] else "lab_container"
-    expected = variables.get(f"{role}_log_options") or role_defaults(role)[f"{role}_log_options"]
+    expected = variables.get("lab_container_log_options") or role_defaults("lab_container")["lab_container_log_options"]
     config = docker_inspect(variables["inventory_hostname"])["HostConfig"]["LogConfig"]
     assert config["Type"] == "json-file", f"the engine log is not json-file: {config}"
     assert {key: config["Config"].get(key) for key in expected} == {k: str(v) for k, v in expected.items()}, \
-        f"the engine log is not capped as {role} sets it ({expected}): {config['Config']}"
+        f"the engine log is not capped as lab_container sets it ({expected}): {config['Config']}"
 
 
 def test_service_logs_are_capped_by_the_services(host):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.support import ansible
@@ -25,8 +27,10 @@ CASES = [
     ("lab_images", "lab_images_pull=maybe", "lab_images_pull"),
     ("lab_container", "lab_container_systemd_recipe=wide-open", "lab_container_systemd_recipe"),
     ("lab_container", "lab_container_cpu_shares=lots", "lab_container_cpu_shares"),
-    ("lab_harden", "lab_harden_restart_policy=sometimes", "lab_harden_restart_policy"),
-    ("lab_harden", "lab_harden_read_only=perhaps", "lab_harden_read_only"),
+    ("lab_container", "lab_container_restart_policy=sometimes", "lab_container_restart_policy"),
+    ("lab_container", "lab_container_read_only=perhaps", "lab_container_read_only"),
+    ("lab_container", "lab_container_engine=lxc", "lab_container_engine"),
+    ("lab_harden", "lab_harden_service=database", "lab_harden_service"),
     ("lab_swarm", "lab_swarm_endpoint_mode=ipvs", "lab_swarm_endpoint_mode"),
     ("lab_swarm", "lab_swarm_server_replicas=many", "lab_swarm_server_replicas"),
 ]
@@ -56,3 +60,23 @@ def test_defaults_and_argument_specs_name_the_same_variables(role):
     specified = {name for entry in specs.values() for name in (entry.get("options") or {})}
     assert (sorted(defaults - specified), sorted(specified - defaults)) == ([], []), \
         "(defaults without a spec, specs without a default)"
+
+
+def readme_variables(role: str) -> set[str]:
+    """The variables a role's README lists in the first column of its "Role Variables" table."""
+    text = (ROOT / "roles" / role / "README.md").read_text()
+    assert "## Role Variables" in text, f"roles/{role}/README.md has no Role Variables section"
+    section = text.split("## Role Variables", 1)[1].split("\n## ", 1)[0]
+    first_cells = re.findall(r"^\|([^|]*)\|", section, flags=re.MULTILINE)
+    return {name for cell in first_cells for name in re.findall(r"`([a-z0-9_]+)`", cell)} - {"variable"}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_readme_lists_the_variables_the_specs_check(role):
+    """A README drifts from its role unless it is checked: the table names exactly the specs' variables."""
+    specs = role_yaml(ROOT / "roles" / role / "meta/argument_specs.yml")["argument_specs"]
+    documented = {name for spec in specs.values() for name in (spec.get("options") or {})
+                  if not name.startswith("__")}
+    listed = readme_variables(role)
+    assert listed == documented, (f"roles/{role}/README.md: not listed {sorted(documented - listed)}, "
+                                  f"not in the specs {sorted(listed - documented)}")
