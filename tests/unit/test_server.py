@@ -161,8 +161,12 @@ def test_trickling_client_is_dropped_at_its_request_deadline(server):
     assert sent < len(payload) // 2, f"the trickle sent {sent} of {len(payload)} bytes before the server dropped it"
 
 
-def test_1000_slow_senders_are_held_while_healthz_answers(server):
-    service, port = server
+def test_1000_slow_senders_are_held_while_healthz_answers(start_service):
+    # A request deadline longer than the test: with the fixture's 1 s the first senders could be dropped
+    # (rightly) before the last one connects on a loaded machine.
+    port = free_port()
+    service = start_service("server.py", "--host", "127.0.0.1", "--port", str(port), "--timeout", "60")
+    wait_for(lambda: get_json(f"http://127.0.0.1:{port}/healthz"), 10, "server /healthz")
     raise_fd_limit(4096)
     held = [socket.create_connection(("127.0.0.1", port)) for _ in range(1000)]
     try:
