@@ -71,8 +71,11 @@ def read_meminfo(path: str = "/proc/meminfo") -> dict[str, int]:
 
 
 def in_container() -> bool:
-    # systemd's convention for "running in a container" is the lower-case variable.
-    if os.environ.get("container") or os.path.exists("/.dockerenv"):  # noqa: SIM112
+    # systemd's convention for "running in a container" is the lower-case variable, which systemd as PID 1
+    # keeps from its services but writes to /run/systemd/container; the engines mark /.dockerenv and
+    # /run/.containerenv (Podman).
+    if os.environ.get("container") or any(  # noqa: SIM112
+            os.path.exists(path) for path in ("/.dockerenv", "/run/.containerenv", "/run/systemd/container")):
         return True
     try:
         with open("/proc/1/cgroup", encoding="ascii") as handle:

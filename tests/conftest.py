@@ -18,12 +18,17 @@ from tests.support.project import FILES
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Every skipped test is a caveat of the run: scripts/lab lists them at the end (LAB_CAVEATS)."""
+    """Every skipped test, and every known failure (xfail), is a caveat of the run: scripts/lab lists them at
+    the end (LAB_CAVEATS), and LAB_STRICT=1 fails the run on them."""
     caveats = os.environ.get("LAB_CAVEATS")
     if caveats and report.skipped:
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if hasattr(report, "wasxfail"):
+            line = f"{report.nodeid}: fails as known: {report.wasxfail.removeprefix('reason: ')}"
+        else:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            line = f"{report.nodeid}: skipped: {reason.removeprefix('Skipped: ')}"
         with open(caveats, "a") as out:
-            out.write(f"{report.nodeid}: skipped: {reason.removeprefix('Skipped: ')}\n")
+            out.write(line + "\n")
 
 
 class Service:

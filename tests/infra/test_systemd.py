@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benchmark import stats
+from tests.support.docker import ENGINE
 from tests.support.docker import inspect as docker_inspect
 from tests.support.testinfra_host import poll_until
 
@@ -48,6 +49,10 @@ RECIPES = {
     "host-rw": lambda hc, name: not hc["Privileged"] and "/sys/fs/cgroup:/sys/fs/cgroup:rw" in hc["Binds"],
     "privileged": lambda hc, name: hc["Privileged"] and "/sys/fs/cgroup:/sys/fs/cgroup:rw" in hc["Binds"],
 }
+# Podman's own systemd mode: no privileges, and no cgroup mount of the lab's.
+PODMAN_RECIPES = {"podman-systemd": lambda info: info["Config"].get("SystemdMode") is True
+                  and not info["HostConfig"]["Privileged"]
+                  and not any(bind.startswith("/sys/fs/cgroup") for bind in info["HostConfig"].get("Binds") or [])}
 
 
 def test_recipe_is_the_one_asked_for(host):
@@ -59,6 +64,11 @@ def test_recipe_is_the_one_asked_for(host):
     asked = host.ansible("ansible.builtin.debug", "var=lab_container_systemd_recipe",
                          check=False)["lab_container_systemd_recipe"]
     print(f"systemd recipe on {name}: {ran} (asked for: {asked})")
+    if ENGINE == "podman":
+        assert asked in (*PODMAN_RECIPES, "auto"), f"lab_container_systemd_recipe renders to {asked!r}"
+        assert ran in PODMAN_RECIPES, f"{name} carries no known Podman recipe label ({RECIPE_LABEL}={ran!r})"
+        assert PODMAN_RECIPES[ran](info), f"{name}'s options are not the {ran} recipe's: {info['HostConfig']}"
+        return
     assert asked in (*RECIPES, "auto"), f"lab_container_systemd_recipe renders to {asked!r}"
     assert ran in RECIPES, f"{name} carries no known recipe label ({RECIPE_LABEL}={ran!r})"
     assert asked in ("auto", ran), f"{name} runs the {ran} recipe; {asked} was asked for"

@@ -34,14 +34,14 @@ def recap(output: str) -> dict[str, dict[str, int]]:
     return found
 
 
-def inventory_hosts(*patterns: str, inventory: str = "inventory/lab/hosts.yml") -> list[str]:
+def inventory_hosts(*patterns: str, inventory: str = "inventory/lab/") -> list[str]:
     """The hosts of the lab's inventory that match the patterns (as ansible --list-hosts sees them)."""
     result = _run("ansible", "-i", inventory, ":".join(patterns), "--list-hosts", timeout=120)
     result.check_returncode()
     return [line.strip() for line in result.stdout.splitlines()[1:] if line.strip()]
 
 
-def inventory(path: str = "inventory/lab/hosts.yml") -> dict:
+def inventory(path: str = "inventory/lab/") -> dict:
     """The inventory as ansible-inventory --list gives it: groups, and every host's variables under _meta."""
     result = _run("ansible-inventory", "-i", path, "--list", timeout=120)
     result.check_returncode()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support import process
-from tests.support.docker import inspect, run
+from tests.support.docker import ENGINE, inspect, run
 from tests.support.project import LABEL, ROOT, role_yaml
 
 PROBE = Path(__file__).with_name("reach_probe.py")
@@ -45,7 +45,7 @@ class Reach:
         return "its own cgroup only"
 
 
-def knob_paths(container: str, engine: str = "docker") -> list[str]:
+def knob_paths(container: str, engine: str = ENGINE) -> list[str]:
     """A container's CPU and pids knobs, at the paths a host-cgroup-namespace view shows them."""
     info = inspect(container, engine)
     if engine == "podman":  # cgroupfs manager (a host without systemd): /libpod_parent/libpod-<id>
@@ -64,7 +64,7 @@ def knob_paths(container: str, engine: str = "docker") -> list[str]:
 
 
 @contextlib.contextmanager
-def neighbour(image: str = "lab-python:latest", engine: str = "docker") -> Iterator[str]:
+def neighbour(image: str = "lab-python:latest", engine: str = ENGINE) -> Iterator[str]:
     """Another container on the same engine (from an image it has), removed afterwards."""
     name = run(engine, "run", "-d", "--label", f"{LABEL}=probe", "--network", "none", "--entrypoint", "sleep",
                *ENGINE_RUN_FLAGS.get(engine, ()), image, "300")
@@ -74,14 +74,14 @@ def neighbour(image: str = "lab-python:latest", engine: str = "docker") -> Itera
         process.run(engine, "rm", "-f", name, check=False)
 
 
-def measure_beside(container: str, engine: str = "docker") -> Reach:
+def measure_beside(container: str, engine: str = ENGINE) -> Reach:
     """The probe in `container` against a fresh neighbour run from the container's own image."""
     info = inspect(container, engine)
     with neighbour(info.get("ImageName") or info["Config"]["Image"], engine) as other:
         return measure(container, other, engine)
 
 
-def measure(container: str, neighbour_container: str, engine: str = "docker") -> Reach:
+def measure(container: str, neighbour_container: str, engine: str = ENGINE) -> Reach:
     """Run the probe as root in `container` against `neighbour_container`'s knobs."""
     stdin = json.dumps({"knobs": knob_paths(neighbour_container, engine)})
     script = PROBE.read_text()

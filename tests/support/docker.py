@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import time
 
 from benchmark import stats
@@ -15,10 +16,14 @@ def run(engine: str, *args: str, **kwargs) -> str:
     return process.sh(engine, *args, **kwargs)
 
 
+# The engine this run's lab is on (LAB_ENGINE, as the inventory reads it).
+ENGINE = os.environ.get("LAB_ENGINE") or "docker"
 docker = functools.partial(run, "docker")
+# The lab's engine CLI: docker or podman.
+engine = functools.partial(run, ENGINE)
 
 
-def inspect(container: str, engine: str = "docker") -> dict:
+def inspect(container: str, engine: str = ENGINE) -> dict:
     return json.loads(run(engine, "inspect", container))[0]
 
 
@@ -52,3 +57,13 @@ def kill9_back_s(container: str, role: str, engine: str = "docker") -> float:
         engine, "exec", container, "systemctl", "is-active", f"lab-{role}", check=False) == "active",
         30, f"{role} back", 0.02)
     return time.time() - t0
+
+
+def health_status(container: str, engine: str = ENGINE) -> str | None:
+    """healthy or unhealthy once the engine's health check has run; None while it is starting. Podman
+    schedules its checks with systemd timers, which a host without systemd does not run, so on Podman
+    the check is run once here, through the engine (podman healthcheck run), before it is read."""
+    if engine == "podman":
+        process.run(engine, "healthcheck", "run", container, check=False)
+    health = inspect(container, engine)["State"].get("Health") or {}
+    return health.get("Status") if health.get("Status") in ("healthy", "unhealthy") else None

@@ -13,7 +13,7 @@ from tests.support import ansible
 # Docker's, tightest first as roles/lab_container probes them, then Podman's --systemd=always.
 RECIPES = ("own-slice", "host-rw", "privileged", "podman-systemd")
 ENGINES = {"podman-systemd": "podman"}
-INVENTORIES = ("-i", "inventory/lab/hosts.yml", "-i", "inventory/recipes/hosts.yml")
+INVENTORIES = ("-i", "inventory/lab/", "-i", "inventory/recipes/hosts.yml")
 PLAYBOOKS = ("playbooks/deploy.yml", "playbooks/configure.yml", "playbooks/verify.yml")
 # What root in the container can write, as the README and the report state it.
 STATED_REACH = {"own-slice": "its own cgroup only", "host-rw": "every container's cgroups",
