@@ -1,5 +1,7 @@
 """The container engine's CLI (docker or podman) for tests and the benchmark: a failure raises with the
-engine's own words (process.CommandFailed)."""
+engine's own words (process.CommandFailed). inspect, health_status and `engine` follow LAB_ENGINE (ENGINE:
+tests/infra runs on either engine); the other helpers default to Docker, where the fault suite and the
+benchmark run, and take the engine as an argument (the recipe comparison's Podman row)."""
 
 from __future__ import annotations
 
