@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.process import sh, wait_for
+from tests.support.docker import engine
+from tests.support.process import wait_for
 from tests.support.topology import Topology, load_topologies
 
 TOPOLOGIES = load_topologies()
@@ -18,7 +19,7 @@ TOPOLOGIES = load_topologies()
 @pytest.fixture(params=TOPOLOGIES, ids=[t.name for t in TOPOLOGIES])
 def topology(request) -> Topology:
     topo = request.param
-    running = sh("docker", "ps", "--format", "{{.Names}}")
+    running = engine("ps", "--format", "{{.Names}}")
     missing = {topo.server, topo.client} - set(running.split())
     if missing:
         pytest.fail(f"the deployed lab is not running ({', '.join(sorted(missing))}); run ansible-playbook site.yml")

@@ -8,15 +8,16 @@ import socket
 import threading
 import time
 
+from tests.support.docker import engine
 from tests.support.http import BAD_INPUT, raw, status_of
-from tests.support.process import sh, wait_for
+from tests.support.process import wait_for
 
 FLOOD = 300
 
 
 def server_rss_mib(topology) -> float:
     pid = wait_for(lambda: topology.service_pid("server"), 10, "server process")
-    status = sh("docker", "exec", topology.server, "cat", f"/proc/{pid}/status")
+    status = engine("exec", topology.server, "cat", f"/proc/{pid}/status")
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))) / 1024
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import time
 
-from tests.support.process import sh, wait_for
+from tests.support.docker import engine
+from tests.support.process import wait_for
 from tests.support.project import CLIENT_LOG
 
 OUTAGE_S = 30
@@ -15,7 +16,7 @@ INTERVAL_S = 5
 def client_identity(topology) -> str:
     """The client process, or in split the client container's start, which a crash would change."""
     if topology.manager == "none":
-        return sh("docker", "inspect", "-f", "{{.State.StartedAt}} {{.RestartCount}}", topology.client)
+        return engine("inspect", "-f", "{{.State.StartedAt}} {{.RestartCount}}", topology.client)
     return str(topology.service_pid("client"))
 
 

@@ -12,7 +12,8 @@ import time
 
 from benchmark import stats
 from tests.support import ansible
-from tests.support.process import sh, wait_for
+from tests.support.docker import engine
+from tests.support.process import wait_for
 from tests.support.project import CLIENT_LOG
 from tests.support.topology import load_topologies
 
@@ -32,7 +33,7 @@ def restarted_with_interval(topology, since: float, interval: float) -> bool:
 def server_identity(topology) -> tuple:
     """The server's process and its container's start: both stay when only the client's settings change."""
     pid = wait_for(lambda: topology.service_pid("server"), 10, f"{topology.name}: server process")
-    return pid, sh("docker", "inspect", "-f", "{{.State.StartedAt}}", topology.server)
+    return pid, engine("inspect", "-f", "{{.State.StartedAt}}", topology.server)
 
 
 def test_changed_interval_restarts_every_client_with_it_and_no_server():

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 from tests.support import ansible
-from tests.support.process import sh, wait_for
+from tests.support.docker import ENGINE, ENGINE_RUN_FLAGS, engine, inspect
+from tests.support.process import wait_for
 from tests.support.project import CLIENT_LOG, LABEL
 from tests.support.topology import load_topologies
 
@@ -14,24 +15,25 @@ SPLIT = next(t for t in load_topologies() if t.manager == "none")
 
 def test_container_restart_recovers(topology):
     restarted_at = time.time()
-    sh("docker", "restart", *topology.containers, timeout=60)
+    engine("restart", *topology.containers, timeout=60)
     wait_for(lambda: topology.health(0.5), 60, "the server after the restart")
     wait_for(lambda: topology.client_ok_after(restarted_at), 30, "a client success after the restart")
 
 
 def ip_of(container: str) -> str:
-    return sh("docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", container)
+    return engine("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", container)
 
 
 def test_split_server_replaced_with_a_new_address():
-    network = sh("docker", "inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}",
+    network = engine("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}",
                  SPLIT.server)
     old_ip = ip_of(SPLIT.server)
-    sh("docker", "rm", "-f", SPLIT.server)
+    image = inspect(SPLIT.server)["Image"]
+    engine("rm", "-f", SPLIT.server)
     # Hold the freed address, so the replacement really gets another one.
     placeholder = "lab-faults-placeholder"
-    sh("docker", "run", "-d", "--name", placeholder, "--label", f"{LABEL}=faults",
-       "--network", network, "lab-python:latest")
+    engine("run", "-d", "--name", placeholder, "--label", f"{LABEL}=faults", "--network", network,
+           *ENGINE_RUN_FLAGS.get(ENGINE, ()), "--entrypoint", "sleep", image, "infinity")
     try:
         replaced_at = time.time()
         result = ansible.playbook("playbooks/deploy.yml", "playbooks/configure.yml",
@@ -45,4 +47,4 @@ def test_split_server_replaced_with_a_new_address():
                         "a client success from the replaced server")
         assert ok[-1]["server_hostname"] == SPLIT.server
     finally:
-        sh("docker", "rm", "-f", placeholder, check=False)
+        engine("rm", "-f", placeholder, check=False)

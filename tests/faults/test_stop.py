@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 from benchmark import stats
-from tests.support.process import sh, wait_for
+from tests.support.docker import engine
+from tests.support.process import wait_for
 from tests.support.project import CLIENT_LOG, SERVER_LOG
 
 
@@ -20,23 +21,23 @@ def test_docker_stop_is_clean_for_every_service(topology):
     containers = topology.containers
     stop_asked = time.time()
     started = time.monotonic()
-    sh("docker", "stop", "-t", "10", *containers, timeout=60)
+    engine("stop", "-t", "10", *containers, timeout=60)
     took = time.monotonic() - started
     try:
         assert took < 8, f"docker stop took {took:.1f}s: something waited for SIGKILL"
         with tempfile.TemporaryDirectory() as tmp:
             for container, path in ((topology.server, SERVER_LOG), (topology.client, CLIENT_LOG)):
                 local = Path(tmp) / Path(path).name
-                sh("docker", "cp", f"{container}:{path}", str(local))
+                engine("cp", f"{container}:{path}", str(local))
                 events = [e for e in stats.parse_json_lines(local.read_text())
                           if e.get("event") in ("stopping", "stopped") and stats.parse_ts(e["ts"]) >= stop_asked - 1]
                 assert [e["event"] for e in events[-2:]] == ["stopping", "stopped"], f"{path}: {events}"
                 assert events[-2]["signal"] == "SIGTERM", events[-2]
         for container in containers:
-            state = sh("docker", "inspect", "-f", "{{.State.ExitCode}} {{.State.OOMKilled}}", container)
+            state = engine("inspect", "-f", "{{.State.ExitCode}} {{.State.OOMKilled}}", container)
             assert state.split()[0] != "137", f"{container} was SIGKILLed ({state})"
     finally:
         restarted_at = time.time()
-        sh("docker", "start", *containers)
+        engine("start", *containers)
         wait_for(lambda: topology.health(0.5), 60, "the server after docker start")
         wait_for(lambda: topology.client_ok_after(restarted_at), 30, "a client success after docker start")

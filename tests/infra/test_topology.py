@@ -65,15 +65,12 @@ def test_root_cannot_write_outside_its_own_cgroup(host):
     """Root in the container rewrites no other container's cgroup knobs, creates no cgroup outside its own
     and sees no writable release_agent (checked by mount flags, never written)."""
     name = host.check_output("hostname")
-    with cgroup_reach.neighbour() as other:
-        reach = cgroup_reach.measure(name, other)
+    reach = cgroup_reach.measure_beside(name)
     print(f"{name}: root can write {reach.summary}")
     recipe = docker_inspect(name)["Config"]["Labels"].get("container-topology-lab.systemd-recipe")
-    if (recipe == "podman-systemd" and reach.cgroups_created and not reach.knobs_written
-            and not reach.release_agents_writable and all("/systemd/" in p for p in reach.cgroups_created)):
-        # Known and narrow: anything more (a knob, a release_agent, another hierarchy) fails below.
-        pytest.xfail(f"Podman's --systemd=always binds the host's whole name=systemd hierarchy read-write on "
-                     f"cgroup v1: root in {name} creates cgroups outside its own there ({reach.cgroups_created})")
+    known = reach.known_failure(recipe)
+    if known:  # narrow: anything more (a knob, a release_agent, another hierarchy) fails below
+        pytest.xfail(f"{name}: {known}")
     assert not reach.outside_own, f"root in {name} reaches outside its own cgroup: {reach}"
 
 

@@ -48,28 +48,28 @@ class Topology:
         which the kernel shields from signals sent inside it, so it is killed from the host."""
         container = self.container(role)
         if self.manager == "none":
-            sh("kill", "-9", sh("docker", "inspect", "-f", "{{.State.Pid}}", container))
+            sh("kill", "-9", str(docker.inspect(container)["State"]["Pid"]))
         else:
             pid = wait_for(lambda: self.service_pid(role), 10, f"{role} process")
-            sh("docker", "exec", container, "kill", "-9", str(pid))
+            docker.engine("exec", container, "kill", "-9", str(pid))
 
     def control(self, role: str, action: str) -> None:
         """start, stop or restart a service through whatever runs it (in split, its container)."""
         container = self.container(role)
         if self.manager == "supervisord":
-            sh("docker", "exec", container, "supervisorctl", action, f"lab-{role}")
+            docker.engine("exec", container, "supervisorctl", action, f"lab-{role}")
         elif self.manager == "systemd":
-            sh("docker", "exec", container, "systemctl", action, f"lab-{role}")
+            docker.engine("exec", container, "systemctl", action, f"lab-{role}")
         else:
-            sh("docker", action, container, timeout=60)
+            docker.engine(action, container, timeout=60)
 
     def manager_state(self, role: str) -> str:
         container = self.container(role)
         if self.manager == "supervisord":
-            return sh("docker", "exec", container, "supervisorctl", "status", f"lab-{role}", check=False)
+            return docker.engine("exec", container, "supervisorctl", "status", f"lab-{role}", check=False)
         if self.manager == "systemd":
-            return sh("docker", "exec", container, "systemctl", "is-active", f"lab-{role}", check=False)
-        return sh("docker", "inspect", "-f", "{{.State.Status}}", container)
+            return docker.engine("exec", container, "systemctl", "is-active", f"lab-{role}", check=False)
+        return docker.inspect(container)["State"]["Status"]
 
 
 @functools.cache
