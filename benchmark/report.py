@@ -348,7 +348,7 @@ def met_cell(met: bool | None) -> str:
     return "not measured" if met is None else "met" if met else "**missed**"
 
 
-def charts(results: dict[str, Any], out_dir: Path) -> list[str]:  # noqa: PLR0915 - four plots in a row
+def charts(results: dict[str, Any], out_dir: Path) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -357,6 +357,15 @@ def charts(results: dict[str, Any], out_dir: Path) -> list[str]:  # noqa: PLR091
     t = results["topologies"]
     names = [n for n in NAMES if n in t]
     made = []
+
+    def save(fig, ax, name: str, ylabel: str, title: str, *, legend: bool = True) -> None:
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        if legend:
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out_dir / name, dpi=100)
+        made.append(name)
 
     fig, ax = plt.subplots(figsize=(7, 4))
     roles = ["supervisord", "waker", "systemd", "server", "client", "other"]
@@ -367,12 +376,7 @@ def charts(results: dict[str, Any], out_dir: Path) -> list[str]:  # noqa: PLR091
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     ax.plot(names, [total_idle_mib(t[n]) for n in names], "kD", label="container total (docker stats)")
     ax.set_ylim(0, max(bottom + [total_idle_mib(t[n]) for n in names]) * 1.45)  # room for the legend
-    ax.set_ylabel("MiB at idle")
-    ax.set_title("Memory per topology: RSS by process, container total")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out_dir / "memory.png", dpi=100)
-    made.append("memory.png")
+    save(fig, ax, "memory.png", "MiB at idle", "Memory per topology: RSS by process, container total")
 
     fig, ax = plt.subplots(figsize=(7, 4))
     bars = {"server_s": "server answers (after docker run)", "client_s": "client's first success (after docker run)",
@@ -388,21 +392,13 @@ def charts(results: dict[str, Any], out_dir: Path) -> list[str]:  # noqa: PLR091
         ax.hlines(START_TARGET_S[t[n]["manager"]], x + last - width / 2, x + last + width / 2, colors="k",
                   linestyles="--", label="target" if x == 0 else None)
     ax.set_xticks([x + last / 2 for x in range(len(names))], names)
-    ax.set_ylabel("seconds (median, bar to p95)")
-    ax.set_title("Start-up")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out_dir / "startup.png", dpi=100)
-    made.append("startup.png")
+    save(fig, ax, "startup.png", "seconds (median, bar to p95)", "Start-up")
 
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.boxplot([t[n]["latency_raw"] for n in names], showfliers=False)
     ax.set_xticks(range(1, len(names) + 1), [f"{n}\n({'bridge' if n == 'split' else 'localhost'})" for n in names])
-    ax.set_ylabel("ms per request (client's poll)")
-    ax.set_title(f"Request latency, {results['settings']['requests']} sequential requests")
-    fig.tight_layout()
-    fig.savefig(out_dir / "latency.png", dpi=100)
-    made.append("latency.png")
+    save(fig, ax, "latency.png", "ms per request (client's poll)",
+         f"Request latency, {results['settings']['requests']} sequential requests", legend=False)
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for i, role in enumerate(("server", "client")):
@@ -412,12 +408,8 @@ def charts(results: dict[str, Any], out_dir: Path) -> list[str]:  # noqa: PLR091
             ax.plot([x + i * 0.4] * len(t[n]["recovery_s"][role]["raw"]), t[n]["recovery_s"][role]["raw"], "k.")
     ax.axhline(RECOVERY_TARGET_S, color="grey", linestyle="--", label=f"target {RECOVERY_TARGET_S:g} s")
     ax.set_xticks([x + 0.2 for x in range(len(names))], names)
-    ax.set_ylabel("seconds from kill -9 to serving / polling again")
-    ax.set_title("Recovery after kill -9 (dots: every run)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out_dir / "recovery.png", dpi=100)
-    made.append("recovery.png")
+    save(fig, ax, "recovery.png", "seconds from kill -9 to serving / polling again",
+         "Recovery after kill -9 (dots: every run)")
     plt.close("all")
     return made
 
@@ -492,6 +484,7 @@ def markdown(results: dict[str, Any], pictures: list[str]) -> str:
     lines += recipe_section(results)
     lines += exposure_section(results)
     lines += scale_section(results)
+    lines += engine_section(results)
     rows_ = targets(results)
     measured_ = [met for *_, met in rows_ if met is not None]
     lines += ["", "## Targets", "", f"{sum(measured_)} of {len(measured_)} measured targets met; "
@@ -544,14 +537,16 @@ def stats_ratio(value: float, base: float) -> str:
     return f"{value / base:.2f}x" if base else "n/a"
 
 
-# The README's figures are generated from results/sample/results.json between these lines
-# (tests/unit/test_benchmark.py fails when they differ): python -m benchmark.report --readme
+# The figures of docs/benchmark.md (FIGURES_DOC) are generated from results/sample/results.json between these
+# lines (tests/unit/test_benchmark.py fails when they differ): python -m benchmark.report --readme
+FIGURES_DOC = "docs/benchmark.md"
 README_BEGIN = "<!-- figures: generated from results/sample/results.json by python -m benchmark.report --readme -->"
 README_END = "<!-- end of generated figures -->"
 
 
 def readme_figures(results: dict[str, Any]) -> list[str]:
-    """The README's headline table and the systemd recipe table, from one run's results."""
+    """The headline table, targets, posture, systemd recipe and engine tables of docs/benchmark.md, from
+    one run's results."""
     m, t = results["machine"], results["topologies"]
     checks, table = posture_table(results)
     exposure = t.get("systemd", {}).get("unit_exposure")
@@ -580,12 +575,17 @@ def readme_figures(results: dict[str, Any]) -> list[str]:
              per_topology("`systemd-analyze security` exposure of the units", lambda n, v: (
                  f"{max(exposure['units'].values()):.1f} (systemd's defaults: {exposure['defaults']:.1f})"
                  if n == "systemd" and exposure else "no units"))]
-    posture = ["", "### Privilege posture (CIS Docker Benchmark, section 5)", "",
+    posture = ["", "## Privilege posture (CIS Docker Benchmark, section 5)", "",
                "| check | " + " | ".join(table) + " |", "|---|" + "---|" * len(table),
                *[f"| {c} | " + " | ".join("yes" if table[n][c] else "no" for n in table) + " |" for c in checks]]
-    # In the README these tables sit inside "The measured comparison": one heading level down.
-    return lines + targets_pivot(results) + posture + [
-        line.replace("## ", "### ", 1) if line.startswith("## ") else line for line in recipe_section(results)]
+    floors = [v["docker_run_floor_s"]["median"] for v in t.values() if "docker_run_floor_s" in v]
+    refuted = [f"- {claim}: {verdict}" for claim, _, _, verdict in verdicts(results)
+               if verdict.startswith("does not hold")]
+    lines += ["", "The notes' claims that do not hold in that run (the report has every verdict):", *refuted]
+    if floors:
+        lines += ["", f"The engine alone needs {min(floors):.2f} to {max(floors):.2f} s (medians) for "
+                  "`docker run --rm` of `/bin/true`."]
+    return lines + targets_pivot(results) + posture + recipe_section(results) + engine_section(results)
 
 
 def targets_pivot(results: dict[str, Any]) -> list[str]:
@@ -596,7 +596,7 @@ def targets_pivot(results: dict[str, Any]) -> list[str]:
     for name, target, measured, met in rows_:
         cells.setdefault(target, {})[name] = measured if met is None else f"{measured}: {met_cell(met)}"
     measured_ = [met for *_, met in rows_ if met is not None]
-    return ["", "### Targets", "", f"{sum(measured_)} of {len(measured_)} measured targets met; "
+    return ["", "## Targets", "", f"{sum(measured_)} of {len(measured_)} measured targets met; "
             f"{len(rows_) - len(measured_)} not measured in this run.", "",
             "| target | " + " | ".join(names) + " |", "|---|" + "---|" * len(names),
             *[f"| {target} | " + " | ".join(by.get(n, "n/a") for n in names) + " |" for target, by in cells.items()]]
@@ -610,16 +610,112 @@ def write_readme(results: dict[str, Any], readme: Path) -> None:
 
 
 def write(results: dict[str, Any], out_dir: Path) -> Path:
-    pictures = charts(results, out_dir)
     path = out_dir / "report.md"
-    path.write_text(markdown(results, pictures))
+    if results["topologies"]:
+        path.write_text(markdown(results, charts(results, out_dir)))
+    else:  # --engines-only
+        m = results["machine"]
+        path.write_text("\n".join([
+            "# Container topology lab: Docker and Podman", "",
+            f"Run {results['started']}, {results['duration_s']:.0f} s. Machine: {m['cores']} cores, kernel "
+            f"{m['kernel']}, Docker {m['engine']}, {m.get('podman') or 'no podman'}; timings are medians of "
+            f"{results['settings']['runs']} runs.", *engine_section(results), ""]))
     return path
+
+
+# --- Docker and Podman (benchmark/engines.py) ---------------------------------------------------------------------
+
+# What a user weighs, each read from one engine's measurements of one topology; lower is better for all.
+ENGINE_NEEDS = [
+    ("fast start", "start to the client's first success (median s)", lambda v: v["startup"]["client_s"]["median"]),
+    ("fast stop", "stop of the containers (median s)", lambda v: v["stop_s"]["median"]),
+    ("quick recovery", "kill -9 of the server: back within (p95 s)", lambda v: v["recovery_s"]["server"]["p95"]),
+    ("low memory", "memory at idle (MiB)", lambda v: sum(v["memory_idle_mib"].values())),
+    ("low latency", "latency p99 (ms)", lambda v: v["latency_ms"]["p99"]),
+    ("fast re-converge", "converge with nothing to change (s)", lambda v: v["deploy"]["converge_warm_s"]),
+]
+
+
+def measured_engines(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The engines the comparison measured ({engine: {topology: ...}}), in run order."""
+    return {e: by for e, by in (results.get("engines") or {}).items() if "unavailable" not in by}
+
+
+def engine_posture(measured: dict[str, Any]) -> dict[str, bool]:
+    """check: passes in every container of the topology."""
+    return {check: all(test(c) for c in measured["posture"].values()) for check, test in POSTURE_CHECKS}
+
+
+def engine_section(results: dict[str, Any]) -> list[str]:
+    """The topologies on each engine, side by side, and which engine each need favours, computed."""
+    engines = results.get("engines")
+    if not engines:
+        return []
+    lines = ["", "## Docker and Podman, side by side", "",
+             "Each topology deployed on each engine by the same playbooks (LAB_ENGINE) and measured in place the "
+             "same way: the deployed containers stopped and started again (the topology comparison runs fresh "
+             "containers from images instead), idle memory as each engine's stats reports it, the client's "
+             "latency, kill -9 recovery, posture."]
+    lines += [f"- {e}: not measured: {by['unavailable']}" for e, by in engines.items() if "unavailable" in by]
+    measured = measured_engines(results)
+    if not measured:
+        return lines
+    names = list(next(iter(measured.values())))
+    columns = [(n, e) for n in names for e in measured]
+    lines += ["", "| | " + " | ".join(f"{n}: {e}" for n, e in columns) + " |", "|---|" + "---|" * len(columns)]
+
+    def row(label: str, get) -> str:
+        return f"| {label} | " + " | ".join(get(measured[e][n]) for n, e in columns) + " |"
+
+    lines += [row(label, lambda v, f=f: fmt(f(v))) for _, label, f in ENGINE_NEEDS]
+    lines += [
+        row("start: from the engine's StartedAt (median s)",
+            lambda v: fmt(v["startup"]["client_from_started_at_s"]["median"])),
+        row("kill -9 of the client: polling again within (p95 s)", lambda v: fmt(v["recovery_s"]["client"]["p95"])),
+        row("every service stopped on SIGTERM", lambda v: "yes" if v["stop_clean"] else "**no**"),
+        row("converge cold (s) / changes on the re-run", lambda v: f"{v['deploy']['converge_cold_s']:.1f} / "
+            f"{v['deploy']['warm_changed']}"),
+        row(f"privilege posture checks passed (of {len(POSTURE_CHECKS)})",
+            lambda v: str(sum(engine_posture(v).values()))),
+    ]
+    return [*lines, "", *engine_advice(results)]
+
+
+def engine_advice(results: dict[str, Any]) -> list[str]:
+    """Which engine to pick for which need: the engine with the lower figure in every topology, with the
+    ratios; 'neither' when the topologies disagree. Posture differences are listed check by check."""
+    measured = measured_engines(results)
+    if len(measured) != 2:  # a comparison needs both engines
+        return ["Which engine for which need: not computed, the run measured "
+                f"{', '.join(measured) or 'no engine'} only."]
+    (a, by_a), (b, by_b) = measured.items()
+    lines = ["Which engine for which need, from these figures (ratio: Podman's figure over Docker's, per "
+             "topology; an engine is named only where it is lower in every topology):", ""]
+    for need, label, get in ENGINE_NEEDS:
+        ratios = {n: stats_ratio(get(by_b[n]), get(by_a[n])) for n in by_a}
+        lower = {a if get(by_a[n]) < get(by_b[n]) else b for n in by_a}
+        pick = f"**{lower.pop()}**" if len(lower) == 1 else "neither consistently"
+        lines.append(f"- {need} ({label}): {pick}; " + ", ".join(f"{n} {r}" for n, r in ratios.items()) + ".")
+    only = {a: [], b: []}  # (topology, check) passing on one engine and failing on the other
+    for n in by_a:
+        pa, pb = engine_posture(by_a[n]), engine_posture(by_b[n])
+        only[a] += [f"{n}: '{check}'" for check in pa if pa[check] and not pb[check]]
+        only[b] += [f"{n}: '{check}'" for check in pb if pb[check] and not pa[check]]
+    if not only[a] and not only[b]:
+        lines.append("- least privilege (posture checks): either; the same checks pass on both engines.")
+    else:
+        fewer = {e for e in only if len(only[e]) == max(len(v) for v in only.values())}
+        pick = f"**{fewer.pop()}**" if len(fewer) == 1 else "neither consistently"
+        lines.append(f"- least privilege (posture checks): {pick}; " + "; ".join(
+            f"passes only on {e}: {', '.join(checks)}" for e, checks in only.items() if checks) + ".")
+    return lines
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--readme"]:
         root = Path(__file__).resolve().parent.parent
-        write_readme(json.loads((root / "results/sample/results.json").read_text()), root / "README.md")
+        write_readme(json.loads((root / "results/sample/results.json").read_text()), root / FIGURES_DOC)
     else:
         source = Path(sys.argv[1])
         print(write(json.loads(source.read_text()), source.parent))
+

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import functools
 import json
 import os
 import platform
@@ -25,7 +24,7 @@ from typing import Any
 from benchmark import load, stats
 from tests.support import ansible as support_ansible
 from tests.support import posture, recipes
-from tests.support.docker import docker, kill9_back_s, processes, service_pid
+from tests.support.docker import docker, inspect, kill9_back_s, processes, service_pid
 from tests.support.docker import events as container_events
 from tests.support.docker import run as engine_cli
 from tests.support.http import json_or_none as http_json
@@ -36,16 +35,22 @@ from tests.support.topology import load_topologies
 
 LOGS = {"server": SERVER_LOG, "client": CLIENT_LOG}
 LOG_DIR = str(PurePosixPath(CLIENT_LOG).parent)
-# Timings poll every 10 ms.
-wait_until = functools.partial(wait_for, step_s=0.01)
+
+
+def wait_until(check, deadline_s: float, what: str, step_s: float = 0.01):
+    """wait_for polling every 10 ms unless told otherwise: the benchmark's timings."""
+    return wait_for(check, deadline_s, what, step_s)
+
+
 BENCH_LABEL = f"{LABEL}=bench"
 PROBE = (Path(__file__).parent / "probe.py").read_text()
+
 
 def topologies() -> dict[str, dict[str, Any]]:
     """The three topologies as the inventory deploys them (names, ports, URL, network). Each container's run
     flags are read from the deployed container (deployed_flags) before its image is measured."""
     return {t.name: {"manager": t.manager, "port": t.port, "server": t.server, "client": t.client, "url": t.url,
-                     "network": t.network, "containers": {c: [] for c in t.containers}}
+                     "network": t.network, "group": t.group, "containers": {c: [] for c in t.containers}}
             for t in load_topologies()}
 
 
@@ -53,10 +58,10 @@ def progress(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def ansible(*args: str) -> tuple[float, str]:
+def ansible(*args: str, env: dict[str, str] | None = None) -> tuple[float, str]:
     """ansible-playbook (tests/support/ansible.py runs it); seconds taken and its output. Fails loudly."""
     started = time.monotonic()
-    result = support_ansible.playbook(*args)
+    result = support_ansible.playbook(*args, env=env)
     if result.returncode:
         detail = (result.stderr.strip() or result.stdout.strip())[-1500:]
         raise RuntimeError(f"ansible-playbook {' '.join(args[:3])}... failed ({result.returncode}): {detail}")
@@ -90,11 +95,12 @@ def remove_lab_containers() -> None:
         docker("rm", "-fv", *ids)
 
 
-def deploy_cost(name: str, topo: dict[str, Any]) -> dict[str, Any]:
+def deploy_cost(name: str, topo: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """The topology deployed by the lab's playbooks, then again (nothing to change): seconds and changes."""
     playbooks = ["playbooks/deploy.yml", "playbooks/configure.yml", "playbooks/verify.yml"]
     limit = f"localhost:{topo['group']}"
-    cold, _ = ansible(*playbooks, "--limit", limit)
-    warm, out = ansible(*playbooks, "--limit", limit)
+    cold, _ = ansible(*playbooks, "--limit", limit, env=env)
+    warm, out = ansible(*playbooks, "--limit", limit, env=env)
     progress(f"{name}: converge cold {cold:.1f}s, warm {warm:.1f}s")
     return {"converge_cold_s": cold, "converge_warm_s": warm, "warm_changed": changed_total(out)}
 
@@ -178,8 +184,8 @@ def start_topology(topo: dict[str, Any], images: dict[str, str], fresh: bool = T
     return {"server_s": t_server - t0, "client_s": t_client - t0, "client_from_started_at_s": t_client - started_at}
 
 
-def remove_containers(topo: dict[str, Any]) -> None:
-    sh("docker", "rm", "-fv", *topo["containers"], check=False)  # -v: the split containers' log volumes
+def remove_containers(topo: dict[str, Any], engine: str = "docker") -> None:
+    sh(engine, "rm", "-fv", *topo["containers"], check=False)  # -v: the split containers' log volumes
 
 
 def deployed_flags(container: str) -> list[str]:
@@ -217,6 +223,15 @@ def anonymous_volumes(flags: list[str]) -> list[str]:
 
 
 def stop_topology(topo: dict[str, Any], engine: str = "docker") -> dict[str, Any]:
+    """Stop the topology's containers (stop_containers), then remove them."""
+    result = stop_containers(topo, engine)
+    remove_containers(topo, engine)
+    return result
+
+
+def stop_containers(topo: dict[str, Any], engine: str = "docker") -> dict[str, Any]:
+    """`<engine> stop` of every container at once: seconds, exit codes, and whether each service logged
+    SIGTERM and a clean stop."""
     started = time.monotonic()
     threads = [threading.Thread(target=sh, args=(engine, "stop", "-t", "10", c), kwargs={"check": False})
                for c in topo["containers"]]
@@ -239,17 +254,16 @@ def stop_topology(topo: dict[str, Any], engine: str = "docker") -> dict[str, Any
                 result["services"][f"{container}/{service}"] = {
                     "got_sigterm": last[:1] == ["stopping"] and "SIGTERM" in json.dumps(events[-3:]),
                     "exited_cleanly": last == ["stopping", "stopped"]}
-    remove_containers(topo)
     return result
 
 
-def container_mem_mib(containers: list[str]) -> dict[str, float]:
-    out = docker("stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}", *containers)
+def container_mem_mib(containers: list[str], engine: str = "docker") -> dict[str, float]:
+    out = engine_cli(engine, "stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}", *containers)
     return {line.split("\t")[0]: stats.parse_docker_stats_mem(line.split("\t")[1]) for line in out.splitlines()}
 
 
-def probe(container: str, *args: str, timeout: float = 300) -> dict:
-    return json.loads(sh("docker", "exec", "-i", container, "python3", "-", *args, stdin=PROBE,
+def probe(container: str, *args: str, timeout: float = 300, engine: str = "docker") -> dict:
+    return json.loads(sh(engine, "exec", "-i", container, "python3", "-", *args, stdin=PROBE,
                          timeout=timeout).stdout)
 
 
@@ -304,19 +318,18 @@ def server_load(name: str, topo: dict[str, Any], args: argparse.Namespace) -> di
 
 
 
-def measure_recovery(topo: dict[str, Any], role: str, runs: int) -> list[float]:
+def measure_recovery(topo: dict[str, Any], role: str, runs: int, engine: str = "docker") -> list[float]:
     """kill -9 the service; seconds until it serves again (server) or polls again (client)."""
     times = []
     container = topo["server"] if role == "server" else topo["client"]
     for _ in range(runs):
         t0 = time.time()
         if topo["manager"] == "none":
-            # The service is PID 1: a crash is its death seen from the host, then Docker's restart policy.
-            host_pid = docker("inspect", "-f", "{{.State.Pid}}", container)
-            sh("kill", "-9", host_pid)
+            # The service is PID 1: a crash is its death seen from the host, then the engine's restart policy.
+            sh("kill", "-9", str(inspect(container, engine)["State"]["Pid"]))
         else:
-            pid = wait_until(lambda c=container: service_pid(c, role), 10, f"{role} pid", 0.05)
-            docker("exec", container, "kill", "-9", str(pid))
+            pid = wait_until(lambda c=container: service_pid(c, role, engine), 10, f"{role} pid", 0.05)
+            engine_cli(engine, "exec", container, "kill", "-9", str(pid))
         if role == "server":
             # A server answering with an uptime shorter than the time since the kill is the new one
             # (in split the server is PID 1 of its container, so its pid does not change).
@@ -327,7 +340,7 @@ def measure_recovery(topo: dict[str, Any], role: str, runs: int) -> list[float]:
             times.append(time.time() - t0)
         else:
             times.append(wait_until(lambda c=container, start=t0: stats.first_poll_of_restarted_client(
-                container_events(c, CLIENT_LOG), start), 30, "client polling again", 0.05) - t0)
+                container_events(c, CLIENT_LOG, engine), start), 30, "client polling again", 0.05) - t0)
         # Let the restarted service settle so the next kill is not a start-up kill.
         time.sleep(1.2)
     return times
@@ -537,7 +550,8 @@ def machine() -> dict[str, Any]:
     info = json.loads(docker("info", "--format", "{{json .}}"))
     return {"cores": os.cpu_count(), "kernel": platform.release(), "engine": info.get("ServerVersion"),
             "storage_driver": info.get("Driver"), "cgroup_version": info.get("CgroupVersion"),
-            "cgroup_driver": info.get("CgroupDriver"), "base_image": base_image()}
+            "cgroup_driver": info.get("CgroupDriver"), "base_image": base_image(),
+            "podman": sh("podman", "--version", check=False).stdout.strip() if shutil.which("podman") else None}
 
 
 def base_image() -> str:
@@ -574,7 +588,7 @@ def measure_recipes(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="repetitions of each timing (default 5)")
     parser.add_argument("--requests", type=int, default=1000, help="sequential requests for latency (default 1000)")
@@ -586,7 +600,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", choices=["single", "systemd", "split"], help="topologies to measure")
     parser.add_argument("--swarm-max-replicas", type=int, default=3,
                         help="scale section: server replicas on Swarm from 1 to this (default 3; 0 skips it)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--engines", nargs="*", default=["docker", "podman"], choices=["docker", "podman"],
+                        help="engine comparison: the topologies deployed and measured on each (default both; "
+                             "none skips it)")
+    parser.add_argument("--engines-only", action="store_true",
+                        help="only the engine comparison (not the topology comparison, recipes or Swarm)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     if shutil.which("docker") is None or sh("docker", "info", check=False).returncode:
         print("bench: error: no Docker engine answers; run scripts/lab bench, which starts one", file=sys.stderr)
         return 2
@@ -605,7 +628,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         try:
             images = {}
-            for name, topo in chosen.items():
+            for name, topo in ({} if args.engines_only else chosen).items():
                 progress(f"{name}: deploying with the lab's roles")
                 cost = deploy_cost(name, topo)
                 topo["containers"] = {c: deployed_flags(c) for c in topo["containers"]}
@@ -615,13 +638,19 @@ def main(argv: list[str] | None = None) -> int:
                     docker("commit", "--change", f"LABEL {BENCH_LABEL}", container, images[container])
                 cost.update(baseline_cost(name, topo, Path(tmp)))
                 cost["converge_to_baseline_ratio"] = stats.ratio(cost["converge_cold_s"], cost["baseline_total_s"])
-            for name, topo in chosen.items():
+            for name, topo in ({} if args.engines_only else chosen).items():
                 topo_images = {c: images[c] for c in topo["containers"]}
                 results["topologies"][name].update(measure_topology(name, topo, topo_images, args))
-            if "systemd" in chosen:
+            if "systemd" in chosen and not args.engines_only:
                 results["systemd_recipes"] = measure_recipes(args)
-            if args.swarm_max_replicas > 0:
+            if args.swarm_max_replicas > 0 and not args.engines_only:
                 results["swarm"] = measure_swarm(args)
+            if args.engines:
+                remove_lab_leftovers()  # the engines' labs publish the same ports as the runs above
+                from benchmark import engines  # it imports this module
+
+                results["engines"] = engines.measure_engines(
+                    {name: topo for name, topo in topologies().items() if name in chosen}, args)
         finally:
             remove_lab_leftovers()
     results["duration_s"] = time.time() - started

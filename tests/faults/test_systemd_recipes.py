@@ -1,6 +1,6 @@
 """Every systemd recipe the lab offers, deployed side by side on this engine by the lab's own playbooks
 (inventory/recipes): it boots to `running` with no failed unit, its services come back after kill -9, and
-root in it can write exactly what the README states. A recipe the engine refuses must say so in one line;
+root in it can write exactly what docs/architecture.md states. A recipe the engine refuses must say so in one line;
 its other checks are reported as skipped with the engine's reason, never as passed."""
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def test_services_come_back_after_kill9(deployed, recipe, role):
 @pytest.mark.parametrize("recipe", recipes.RECIPES)
 def test_root_writes_what_the_readme_states(deployed, recipe):
     """own-slice: its own cgroup only. host-rw and privileged: every container's cgroups. Podman's
-    --systemd=always: new cgroups in the host's named systemd hierarchy (measured, so the README's claim
+    --systemd=always: new cgroups in the host's named systemd hierarchy (measured, so the docs' claim
     about the looser recipes is checked too)."""
     found = running(deployed, recipe)
     reach = cgroup_reach.measure_beside(found.container, found.engine)

@@ -15,7 +15,7 @@ RECIPES = ("own-slice", "host-rw", "privileged", "podman-systemd")
 ENGINES = {"podman-systemd": "podman"}
 INVENTORIES = ("-i", "inventory/lab/", "-i", "inventory/recipes/hosts.yml")
 PLAYBOOKS = ("playbooks/deploy.yml", "playbooks/configure.yml", "playbooks/verify.yml")
-# What root in the container can write, as the README and the report state it.
+# What root in the container can write, as docs/architecture.md and the report state it.
 STATED_REACH = {"own-slice": "its own cgroup only", "host-rw": "every container's cgroups",
                 "privileged": "every container's cgroups",
                 "podman-systemd": "cgroups outside its own in the systemd hierarchy"}

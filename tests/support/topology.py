@@ -22,6 +22,7 @@ class Topology:
     port: int  # published on 127.0.0.1
     url: str = "http://localhost:8080/"  # what the client polls
     network: str = ""  # the user-defined network of split, else the engine's default
+    group: str = ""  # the inventory group of its hosts (lab_supervisord_hosts, ...)
 
     @property
     def containers(self) -> list[str]:
@@ -86,5 +87,5 @@ def load_topologies() -> tuple[Topology, ...]:
         found.append(Topology(hv["lab_topology"], hv["lab_manager"], server, client,
                               int(hv["lab_container_published_port"]),
                               hostvars[client].get("lab_client_url", Topology.url),
-                              hv.get("lab_container_network", "")))
+                              hv.get("lab_container_network", ""), group))
     return tuple(found)

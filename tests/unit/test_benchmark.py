@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-from benchmark import report, stats
+from benchmark import report, run, stats
 from tests.support.project import ROOT
 
 DATA = Path(__file__).parent / "data"
@@ -238,12 +239,12 @@ def test_exposure_section_lists_the_units_and_the_reference(sample):
 
 
 def test_readme_figures_are_the_samples(sample):
-    """The README's figures are generated from the sample, never typed: regenerate them with
+    """docs/benchmark.md's figures are generated from the sample, never typed: regenerate them with
     python -m benchmark.report --readme after a new sample."""
-    text = (ROOT / "README.md").read_text()
-    assert report.README_BEGIN in text and report.README_END in text, "README.md lost its generated-figures markers"
+    text = (ROOT / report.FIGURES_DOC).read_text()
+    assert report.README_BEGIN in text and report.README_END in text, f"{report.FIGURES_DOC} lost its markers"
     block = text.split(report.README_BEGIN, 1)[1].split(report.README_END, 1)[0].strip("\n")
-    assert block.splitlines() == report.readme_figures(sample), "README figures differ from results/sample"
+    assert block.splitlines() == report.readme_figures(sample), f"{report.FIGURES_DOC} differs from results/sample"
 
 
 def met_of(results: dict, topology: str, target_start: str) -> bool | None:
@@ -372,3 +373,55 @@ def test_ranking_verdict_follows_the_posture_counts(sample, monkeypatch):
     assert verdict_of(sample, claim).startswith("holds"), verdict_of(sample, claim)
     monkeypatch.setattr(report, "posture_table", counts(single=9, systemd=12, split=14))
     assert verdict_of(sample, claim).startswith("depends"), verdict_of(sample, claim)
+
+
+def test_the_benchmark_reads_only_what_its_topologies_carry():
+    """Every topo["key"] benchmark/run.py reads is in what topologies() builds from the inventory: a key
+    renamed or left out in tests/support/topology.py fails here, not minutes into `scripts/lab bench`."""
+    read = set(re.findall(r"""topo(?:\.get\(|\[)["']([a-z_]+)["']""", (ROOT / "benchmark/run.py").read_text()))
+    for name, topo in run.topologies().items():
+        assert read <= set(topo), f"{name}: benchmark/run.py reads {sorted(read - set(topo))}, which it lacks"
+
+
+def test_sample_compares_both_engines(sample):
+    assert set(report.measured_engines(sample)) == {"docker", "podman"}
+    for by in sample["engines"].values():
+        assert set(by) == set(sample["topologies"])
+
+
+def advice(results: dict, need: str) -> str:
+    return next(line for line in report.engine_advice(results) if line.startswith(f"- {need} "))
+
+
+def test_engine_pick_follows_the_figures(sample):
+    """The engine named for a need is the one with the lower figure in every topology; mixed is neither."""
+    results = copy.deepcopy(sample)
+    for name in results["topologies"]:
+        results["engines"]["docker"][name]["startup"]["client_s"]["median"] = 1.0
+        results["engines"]["podman"][name]["startup"]["client_s"]["median"] = 2.0
+    assert "**docker**" in advice(results, "fast start")
+    results["engines"]["podman"]["split"]["startup"]["client_s"]["median"] = 0.5
+    assert "neither consistently" in advice(results, "fast start")
+    for name in results["topologies"]:
+        results["engines"]["podman"][name]["startup"]["client_s"]["median"] = 0.5
+    assert "**podman**" in advice(results, "fast start") and "split 0.50x" in advice(results, "fast start")
+
+
+def test_engine_posture_differences_are_named(sample):
+    results = copy.deepcopy(sample)
+    for engine in ("docker", "podman"):
+        for container in results["engines"][engine]["single"]["posture"].values():
+            container["cgroup_reach"] = "its own cgroup only"
+    for container in results["engines"]["podman"]["single"]["posture"].values():
+        container["cgroup_reach"] = "every container's cgroups"
+    line = advice(results, "least privilege")
+    assert "**docker**" in line and "single: 'cgroups: root writes only its own'" in line
+
+
+def test_engine_comparison_says_what_it_could_not_measure(sample):
+    results = copy.deepcopy(sample)
+    results["engines"]["podman"] = {"unavailable": "podman is not installed"}
+    lines = report.engine_section(results)
+    assert "- podman: not measured: podman is not installed" in lines
+    assert any(line.startswith("Which engine for which need: not computed") for line in lines)
+    assert "| | single: docker | systemd: docker | split: docker |" in lines
