@@ -85,12 +85,18 @@ RUN_OPTIONS = {
 }
 
 
+UNORDERED = ("Binds", "CapAdd", "CapDrop", "SecurityOpt")
+
+
 def run_options(info: dict, label: str, names: dict[str, str]) -> dict:
     """The options a container runs with (RUN_OPTIONS), from its inspect, with what names it masked: the
     scope label's value (site, molecule), lab_harden's content hash, and every name in `names` ({its own
     name: placeholder}, its network, ...), so that two containers run by the same role for the same
     topology compare equal."""
     found = {section: {key: info.get(section, {}).get(key) for key in keys} for section, keys in RUN_OPTIONS.items()}
+    # Sets the engine lists in no fixed order (Podman's binds come from a map).
+    for key in UNORDERED:
+        found["HostConfig"][key] = sorted(found["HostConfig"][key] or [])
     labels = dict(found["Config"]["Labels"] or {})
     labels[label] = "<scope>" if label in labels else None
     # lab_harden's hash of what the roles wrote, which holds names (the client's URL): its bookkeeping.
