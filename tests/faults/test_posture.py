@@ -34,7 +34,7 @@ def stated_posture() -> dict[str, dict[str, bool]]:
 STATED = stated_posture()
 
 
-def test_posture_is_what_the_readme_states(topology):
+def test_posture_is_what_docs_benchmark_states(topology):
     measured = posture.measure(topology.containers)
     privileged = any(c["privileged"] for c in measured.values())
     column = topology.name  # the generated table names the topology as it ran, privileged or not

@@ -55,7 +55,7 @@ def test_services_come_back_after_kill9(deployed, recipe, role):
 
 
 @pytest.mark.parametrize("recipe", recipes.RECIPES)
-def test_root_writes_what_the_readme_states(deployed, recipe):
+def test_root_writes_what_the_recipe_table_states(deployed, recipe):
     """own-slice: its own cgroup only. host-rw and privileged: every container's cgroups. Podman's
     --systemd=always: new cgroups in the host's named systemd hierarchy (measured, so the docs' claim
     about the looser recipes is checked too)."""
