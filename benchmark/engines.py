@@ -22,7 +22,7 @@ from benchmark.run import (
     stop_containers,
 )
 from tests.support import posture
-from tests.support.docker import events, inspect
+from tests.support.docker import events, started_at
 from tests.support.docker import run as engine_cli
 from tests.support.http import json_or_none
 from tests.support.process import run as sh
@@ -39,11 +39,6 @@ def unavailable(engine: str) -> str | None:
     if sh(engine, "info", check=False, timeout=60).returncode:
         return f"{engine} info failed: no engine answers"
     return None
-
-
-def started_at(container: str, engine: str) -> float:
-    """The engine's StartedAt, read from its JSON (RFC 3339 on both engines), to the millisecond."""
-    return stats.parse_ts(inspect(container, engine)["State"]["StartedAt"][:23] + "Z")
 
 
 def restart(topo: dict[str, Any], engine: str) -> dict[str, Any]:

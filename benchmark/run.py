@@ -24,7 +24,7 @@ from typing import Any
 from benchmark import load, stats
 from tests.support import ansible as support_ansible
 from tests.support import posture, recipes
-from tests.support.docker import docker, inspect, kill9_back_s, processes, service_pid
+from tests.support.docker import docker, inspect, kill9_back_s, processes, service_pid, started_at
 from tests.support.docker import events as container_events
 from tests.support.docker import run as engine_cli
 from tests.support.http import json_or_none as http_json
@@ -175,13 +175,12 @@ def start_topology(topo: dict[str, Any], images: dict[str, str], fresh: bool = T
     with concurrent.futures.ThreadPoolExecutor(len(topo["containers"])) as pool:
         for started in [pool.submit(run, c, f) for c, f in topo["containers"].items()]:
             started.result()
-    started_at = min(stats.parse_ts(docker("inspect", "-f", "{{.State.StartedAt}}", c)[:23] + "Z")
-                     for c in topo["containers"])
+    first_started = min(started_at(c, "docker") for c in topo["containers"])
     wait_until(lambda: http_json(f"http://127.0.0.1:{topo['port']}/healthz"), 60, "server answer")
     t_server = time.time()
     t_client = wait_until(lambda: stats.first_event_after(
         container_events(topo["client"], CLIENT_LOG), "poll_ok", t0), 60, "client success", 0.05)
-    return {"server_s": t_server - t0, "client_s": t_client - t0, "client_from_started_at_s": t_client - started_at}
+    return {"server_s": t_server - t0, "client_s": t_client - t0, "client_from_started_at_s": t_client - first_started}
 
 
 def remove_containers(topo: dict[str, Any], engine: str = "docker") -> None:
@@ -628,7 +627,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         try:
             images = {}
-            for name, topo in ({} if args.engines_only else chosen).items():
+            compared = {} if args.engines_only else chosen  # the topology comparison's
+            for name, topo in compared.items():
                 progress(f"{name}: deploying with the lab's roles")
                 cost = deploy_cost(name, topo)
                 topo["containers"] = {c: deployed_flags(c) for c in topo["containers"]}
@@ -638,12 +638,12 @@ def main(argv: list[str] | None = None) -> int:
                     docker("commit", "--change", f"LABEL {BENCH_LABEL}", container, images[container])
                 cost.update(baseline_cost(name, topo, Path(tmp)))
                 cost["converge_to_baseline_ratio"] = stats.ratio(cost["converge_cold_s"], cost["baseline_total_s"])
-            for name, topo in ({} if args.engines_only else chosen).items():
+            for name, topo in compared.items():
                 topo_images = {c: images[c] for c in topo["containers"]}
                 results["topologies"][name].update(measure_topology(name, topo, topo_images, args))
-            if "systemd" in chosen and not args.engines_only:
+            if "systemd" in compared:
                 results["systemd_recipes"] = measure_recipes(args)
-            if args.swarm_max_replicas > 0 and not args.engines_only:
+            if args.swarm_max_replicas > 0 and compared:
                 results["swarm"] = measure_swarm(args)
             if args.engines:
                 remove_lab_leftovers()  # the engines' labs publish the same ports as the runs above

@@ -33,6 +33,11 @@ def inspect(container: str, engine: str = ENGINE) -> dict:
     return json.loads(run(engine, "inspect", container))[0]
 
 
+def started_at(container: str, engine: str = ENGINE) -> float:
+    """The engine's StartedAt (RFC 3339 in its JSON, on both engines), to the millisecond, as epoch seconds."""
+    return stats.parse_ts(inspect(container, engine)["State"]["StartedAt"][:23] + "Z")
+
+
 def read_file(container: str, path: str, engine: str = ENGINE) -> str:
     """A file in the container; empty when it is not there (yet)."""
     return process.run(engine, "exec", container, "cat", path, check=False).stdout
@@ -83,8 +88,7 @@ RUN_OPTIONS = {
                    "Tmpfs", "RestartPolicy", "LogConfig", "Privileged", "CgroupnsMode", "CgroupParent", "Binds",
                    "Ulimits", "Init", "Devices"),
 }
-
-
+# Sets the engine lists in no fixed order (Podman's binds come from a map).
 UNORDERED = ("Binds", "CapAdd", "CapDrop", "SecurityOpt")
 
 
@@ -94,7 +98,6 @@ def run_options(info: dict, label: str, names: dict[str, str]) -> dict:
     name: placeholder}, its network, ...), so that two containers run by the same role for the same
     topology compare equal."""
     found = {section: {key: info.get(section, {}).get(key) for key in keys} for section, keys in RUN_OPTIONS.items()}
-    # Sets the engine lists in no fixed order (Podman's binds come from a map).
     for key in UNORDERED:
         found["HostConfig"][key] = sorted(found["HostConfig"][key] or [])
     labels = dict(found["Config"]["Labels"] or {})
