@@ -41,6 +41,14 @@ def unavailable(engine: str) -> str | None:
     return None
 
 
+def clean_stop(stop: dict[str, Any]) -> bool:
+    """Both services' logs were read after the stop (stop_containers) and each logged SIGTERM and a clean
+    stop: a log that could not be read is not a clean stop."""
+    services = stop["services"]
+    return ({key.rsplit("/", 1)[1] for key in services} == {"server", "client"}
+            and all(s["got_sigterm"] and s["exited_cleanly"] for s in services.values()))
+
+
 def restart(topo: dict[str, Any], engine: str) -> dict[str, Any]:
     """Stop every container at once (timed, each service's SIGTERM checked), then start them at once: time to
     the server answering and to the client's first success, from the start command and from StartedAt."""
@@ -72,9 +80,7 @@ def measure(engine: str, name: str, topo: dict[str, Any], args: argparse.Namespa
     result["startup"] = {key: stats.summarize([c[key] for c in cycles])
                          for key in ("server_s", "client_s", "client_from_started_at_s")}
     result["stop_s"] = stats.summarize([c["stop"]["stop_s"] for c in cycles])
-    result["stop_clean"] = all(s["got_sigterm"] and s["exited_cleanly"] for c in cycles
-                               for s in c["stop"]["services"].values())
-    result["stop_services_seen"] = min(len(c["stop"]["services"]) for c in cycles)
+    result["stop_clean"] = all(clean_stop(c["stop"]) for c in cycles)
     time.sleep(3)  # idle: start-up work done, polls every 5 s
     result["memory_idle_mib"] = container_mem_mib(list(topo["containers"]), engine)
     lat = probe(topo["client"], "latency", topo["url"], str(args.requests), engine=engine)

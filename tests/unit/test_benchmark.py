@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import report, run, stats
+from benchmark import engines, report, run, stats
 from tests.support.project import ROOT
 
 DATA = Path(__file__).parent / "data"
@@ -425,3 +425,10 @@ def test_engine_comparison_says_what_it_could_not_measure(sample):
     assert "- podman: not measured: podman is not installed" in lines
     assert any(line.startswith("Which engine for which need: not computed") for line in lines)
     assert "| | single: docker | systemd: docker | split: docker |" in lines
+
+
+def test_a_stop_is_clean_only_with_both_services_seen_stopping_on_sigterm():
+    ok = {"got_sigterm": True, "exited_cleanly": True}
+    assert engines.clean_stop({"services": {"lab-split-server/server": ok, "lab-split-client/client": ok}})
+    assert not engines.clean_stop({"services": {"lab-split-server/server": ok}}), "a log not read is not clean"
+    assert not engines.clean_stop({"services": {"c/server": ok, "c/client": ok | {"got_sigterm": False}}})
