@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark import stats
-from tests.support.posture import POSTURE_CHECKS, PRIVILEGED_DERIVED, with_privileged
+from tests.support.posture import POSTURE_CHECKS, PRIVILEGED_DERIVED, judge, with_privileged
 
 NAMES = ("single", "systemd", "split")
 
@@ -73,10 +73,9 @@ def posture_table(results: dict[str, Any]) -> tuple[list[str], dict[str, dict[st
     for name, topo in results["topologies"].items():
         if "posture" not in topo:
             continue
-        table[name] = {check: all(test(c) for c in topo["posture"].values()) for check, test in POSTURE_CHECKS}
+        table[name] = judge(topo["posture"].values())
         if name == "systemd" and not any(c["privileged"] for c in topo["posture"].values()):
-            table[PRIVILEGED_DERIVED] = {check: all(test(with_privileged(c)) for c in topo["posture"].values())
-                                         for check, test in POSTURE_CHECKS}
+            table[PRIVILEGED_DERIVED] = judge(map(with_privileged, topo["posture"].values()))
     return [check for check, _ in POSTURE_CHECKS], table
 
 
@@ -643,7 +642,7 @@ def measured_engines(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def engine_posture(measured: dict[str, Any]) -> dict[str, bool]:
     """check: passes in every container of the topology."""
-    return {check: all(test(c) for c in measured["posture"].values()) for check, test in POSTURE_CHECKS}
+    return judge(measured["posture"].values())
 
 
 def engine_section(results: dict[str, Any]) -> list[str]:

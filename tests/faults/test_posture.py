@@ -39,7 +39,7 @@ def test_posture_is_what_docs_benchmark_states(topology):
     privileged = any(c["privileged"] for c in measured.values())
     column = topology.name  # the generated table names the topology as it ran, privileged or not
     assert column in STATED, f"the posture table of {report.FIGURES_DOC} has no '{column}' column"
-    got = {check: all(test(c) for c in measured.values()) for check, test in posture.POSTURE_CHECKS}
+    got = posture.judge(measured.values())
     stated = STATED[column]
     assert set(stated) == set(got), f"the table's checks {sorted(stated)} differ from the measured {sorted(got)}"
     regressed = [check for check in got if stated[check] and not got[check]]
@@ -52,7 +52,6 @@ def test_posture_is_what_docs_benchmark_states(topology):
     assert not understated, f"{column}: now passes {understated}; regenerate the sample (scripts/lab bench)"
     if topology.name == "systemd" and not privileged:
         # The privileged column is derived, not measured: it must be this container with the flag added.
-        derived = {check: all(test(posture.with_privileged(c)) for c in measured.values())
-                   for check, test in posture.POSTURE_CHECKS}
+        derived = posture.judge(map(posture.with_privileged, measured.values()))
         column = posture.PRIVILEGED_DERIVED
         assert STATED[column] == derived, f"the table's {column} column is stale"

@@ -36,6 +36,13 @@ POSTURE_CHECKS = [
 ]
 
 
+def judge(containers: Any) -> dict[str, bool]:
+    """{check: passes} for a topology: a check passes only if every one of its containers' postures
+    (measure()'s values) passes it."""
+    containers = list(containers)
+    return {check: all(test(c) for c in containers) for check, test in POSTURE_CHECKS}
+
+
 PRIVILEGED_DERIVED = "systemd --privileged (derived, not run)"
 # Every capability this kernel knows, which --privileged grants.
 ALL_CAPABILITIES = int(Path("/proc/sys/kernel/cap_last_cap").read_text()) + 1
