@@ -7,26 +7,18 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import threading
 import time
 from typing import Any
 
 from benchmark import stats
-from benchmark.run import (
-    ansible,
-    container_mem_mib,
-    deploy_cost,
-    measure_recovery,
-    probe,
-    progress,
-    stop_containers,
-)
+from benchmark.lab import ansible, container_mem_mib, deploy_cost, probe, progress, stop_containers
+from benchmark.run import measure_recovery
 from tests.support import posture
 from tests.support.docker import events, started_at
 from tests.support.docker import run as engine_cli
 from tests.support.http import json_or_none
+from tests.support.process import at_once, wait_for
 from tests.support.process import run as sh
-from tests.support.process import wait_for
 from tests.support.project import CLIENT_LOG
 
 ENGINES = ("docker", "podman")
@@ -54,11 +46,7 @@ def restart(topo: dict[str, Any], engine: str) -> dict[str, Any]:
     the server answering and to the client's first success, from the start command and from StartedAt."""
     stop = stop_containers(topo, engine)
     t0 = time.time()
-    threads = [threading.Thread(target=engine_cli, args=(engine, "start", c)) for c in topo["containers"]]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(lambda c: engine_cli(engine, "start", c), topo["containers"])
     wait_for(lambda: json_or_none(f"http://127.0.0.1:{topo['port']}/healthz"), 60, "server answer", 0.01)
     t_server = time.time()
     t_client = wait_for(lambda: stats.first_event_after(events(topo["client"], CLIENT_LOG, engine), "poll_ok", t0),
@@ -93,19 +81,19 @@ def measure(engine: str, name: str, topo: dict[str, Any], args: argparse.Namespa
 
 
 def measure_engines(chosen: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
-    """{engine: {topology: measurements}}, or {engine: {"unavailable": why}}; each engine's lab is torn down
-    before and after it is measured (the two publish the same ports)."""
+    """{engine: {topology: measurements}}, or {engine: {"unavailable": why}}. The two engines' labs publish the
+    same ports, so everything with the lab's label goes first (the teardown clears both engines, the topology
+    comparison's containers too), and again after each engine is measured."""
     out: dict[str, Any] = {}
+    ansible("playbooks/teardown.yml")
     for engine in args.engines:
         why = unavailable(engine)
         if why:
             progress(f"engine comparison: {why}")
             out[engine] = {"unavailable": why}
             continue
-        env = {"LAB_ENGINE": engine}
-        ansible("playbooks/teardown.yml", env=env)
         try:
             out[engine] = {name: measure(engine, name, topo, args) for name, topo in chosen.items()}
         finally:
-            ansible("playbooks/teardown.yml", env=env)
+            ansible("playbooks/teardown.yml")
     return out

@@ -10,7 +10,7 @@ import threading
 import time
 
 sys.dont_write_bytecode = True  # never leave a __pycache__ in the container measured
-sys.path.insert(0, "/opt/lab")
+sys.path.insert(0, sys.argv[1])  # where the lab installed the client (lab_layout_app_dir)
 from client import PollError, poll  # noqa: E402 - the client is installed at run time
 
 
@@ -53,8 +53,8 @@ def load(url: str, threads: int, seconds: float) -> dict:
 
 
 if __name__ == "__main__":
-    mode, url = sys.argv[1], sys.argv[2]
+    mode, url = sys.argv[2], sys.argv[3]
     if mode == "latency":
-        print(json.dumps(latency(url, int(sys.argv[3]))))
+        print(json.dumps(latency(url, int(sys.argv[4]))))
     else:
-        print(json.dumps(load(url, int(sys.argv[3]), float(sys.argv[4]))))
+        print(json.dumps(load(url, int(sys.argv[4]), float(sys.argv[5]))))

@@ -492,8 +492,9 @@ def markdown(results: dict[str, Any], pictures: list[str]) -> str:
     lines += [f"| {a} | {b} | {c} | {met_cell(met)} |" for a, b, c, met in rows_]
     lines += ["", "How the figures were taken:",
               "- Recovery in split goes through the engine's restart policy: Docker waits 100 ms before a restart "
-              "and doubles the wait each time a container dies within 10 s of its start, so quick repeated kills "
-              "grow the delay; every run's value is in recovery.png.",
+              "and doubles the wait each time a container dies within 10 s of its start. Each kill here is a single "
+              "crash, made once the container has run 10 s; a crash loop waits 0.2, 0.4, 0.8 s... more each "
+              "time. Every run's value is in recovery.png.",
               "- Start-up includes the engine's own cost: `docker run --rm` of /bin/true alone takes the "
               "'engine floor' above; the row measured from the engine's StartedAt shows the containers' own share.",
               *load_notes(results),

@@ -8,263 +8,49 @@ Everything it creates carries the label container-topology-lab=bench and is remo
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import json
 import os
 import platform
-import re
 import shutil
 import sys
 import tempfile
 import threading
 import time
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from benchmark import load, stats
-from tests.support import ansible as support_ansible
+from benchmark.baseline import UNITS, baseline_cost
+from benchmark.lab import (
+    BENCH_LABEL,
+    container_mem_mib,
+    deploy_cost,
+    deployed_flags,
+    probe,
+    progress,
+    remove_lab_containers,
+    remove_lab_leftovers,
+    start_topology,
+    stop_topology,
+    topologies,
+    wait_until,
+)
+from benchmark.swarm import measure_swarm
 from tests.support import posture, recipes
 from tests.support.docker import docker, inspect, kill9_back_s, processes, service_pid, started_at
 from tests.support.docker import events as container_events
 from tests.support.docker import run as engine_cli
 from tests.support.http import json_or_none as http_json
 from tests.support.process import run as sh
-from tests.support.process import wait_for
-from tests.support.project import CLIENT_LOG, LABEL, ROOT, SERVER_LOG
-from tests.support.topology import load_topologies
-
-LOGS = {"server": SERVER_LOG, "client": CLIENT_LOG}
-LOG_DIR = str(PurePosixPath(CLIENT_LOG).parent)
-
-
-def wait_until(check, deadline_s: float, what: str, step_s: float = 0.01):
-    """wait_for polling every 10 ms unless told otherwise: the benchmark's timings."""
-    return wait_for(check, deadline_s, what, step_s)
-
-
-BENCH_LABEL = f"{LABEL}=bench"
-PROBE = (Path(__file__).parent / "probe.py").read_text()
-
-
-def topologies() -> dict[str, dict[str, Any]]:
-    """The three topologies as the inventory deploys them (names, ports, URL, network). Each container's run
-    flags are read from the deployed container (deployed_flags) before its image is measured."""
-    return {t.name: {"manager": t.manager, "port": t.port, "server": t.server, "client": t.client, "url": t.url,
-                     "network": t.network, "group": t.group, "containers": {c: [] for c in t.containers}}
-            for t in load_topologies()}
-
-
-def progress(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def ansible(*args: str, env: dict[str, str] | None = None) -> tuple[float, str]:
-    """ansible-playbook (tests/support/ansible.py runs it); seconds taken and its output. Fails loudly."""
-    started = time.monotonic()
-    result = support_ansible.playbook(*args, env=env)
-    if result.returncode:
-        detail = (result.stderr.strip() or result.stdout.strip())[-1500:]
-        raise RuntimeError(f"ansible-playbook {' '.join(args[:3])}... failed ({result.returncode}): {detail}")
-    return time.monotonic() - started, result.stdout
-
-
-def changed_total(recap: str) -> int:
-    return sum(int(part.split("=")[1]) for line in recap.splitlines() if " : ok=" in line
-               for part in line.split() if part.startswith("changed="))
-
-
-# --- deployment cost -------------------------------------------------------------------------------------------
-
-def remove_lab_leftovers() -> None:
-    """Everything the lab and the benchmark created: containers, networks, volumes, the bench's images."""
-    remove_lab_containers()
-    for kind in ("network", "volume"):
-        found = docker(kind, "ls", "-q", "--filter", f"label={LABEL}").split()
-        if found:
-            sh("docker", kind, "rm", *found, check=False)
-    leftover = docker("images", "-q", "--filter", f"label={BENCH_LABEL}").split()
-    if leftover:
-        sh("docker", "rmi", "-f", *set(leftover), check=False)
-    # The systemd containers' cgroup parents (own-slice recipe): the teardown knows where they are.
-    ansible("playbooks/teardown.yml", "-e", "lab_teardown_scope=bench")
-
-
-def remove_lab_containers() -> None:
-    ids = docker("ps", "-aq", "--filter", f"label={LABEL}").split()
-    if ids:
-        docker("rm", "-fv", *ids)
-
-
-def deploy_cost(name: str, topo: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:
-    """The topology deployed by the lab's playbooks, then again (nothing to change): seconds and changes."""
-    playbooks = ["playbooks/deploy.yml", "playbooks/configure.yml", "playbooks/verify.yml"]
-    limit = f"localhost:{topo['group']}"
-    cold, _ = ansible(*playbooks, "--limit", limit, env=env)
-    warm, out = ansible(*playbooks, "--limit", limit, env=env)
-    progress(f"{name}: converge cold {cold:.1f}s, warm {warm:.1f}s")
-    return {"converge_cold_s": cold, "converge_warm_s": warm, "warm_changed": changed_total(out)}
-
-
-BASELINE_FILES = {
-    "supervisord": ["/opt/lab", "/etc/lab", "/etc/supervisor/supervisord.conf", "/etc/supervisor/conf.d",
-                    "/usr/local/sbin/supervisord-waker"],
-    "systemd": ["/opt/lab", "/etc/lab", "/etc/systemd/system/lab-server.service",
-                "/etc/systemd/system/lab-client.service"],
-    "none": ["/opt/lab", "/etc/lab"],
-}
-# The image each topology's containers start from, packages included, as the roles start from it too.
-BASELINE_BASE = {"supervisord": "lab-supervisord:latest", "systemd": "lab-systemd:latest", "none": "lab-python:latest"}
-
-
-def baseline_cost(name: str, topo: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    """The same content as a hand-written Dockerfile: build (no cache) and run to the first client success."""
-    build_s = 0.0
-    images = {}
-    for container in topo["containers"]:
-        context = workdir / f"baseline-{container}"
-        context.mkdir()
-        for path in BASELINE_FILES[topo["manager"]]:
-            target = context / path.lstrip("/")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            docker("cp", f"{container}:{path}", str(target))
-        base = BASELINE_BASE[topo["manager"]]
-        enable = "RUN systemctl enable lab-server.service lab-client.service\n" if topo["manager"] == "systemd" else ""
-        if topo["manager"] == "none":  # what lab_harden's image has: the service as the entrypoint, as lab
-            check = json.loads(docker("inspect", container))[0]["Config"]["Healthcheck"]["Test"][1:]
-            enable = ("RUN chgrp lab /etc/lab/*.env\n"  # docker cp drops the group the service reads them by
-                      f"USER lab\nENTRYPOINT [\"/etc/lab/init\"]\nCMD []\n"
-                      "HEALTHCHECK --interval=10s --timeout=3s --retries=3 --start-period=5s "
-                      f"CMD {json.dumps(check)}\n")
-        (context / "Dockerfile").write_text(
-            f"FROM {base}\n"
-            "RUN groupadd --system lab && useradd --system --gid lab --home-dir /opt/lab --shell /usr/sbin/nologin lab"
-            " && install -d -o lab -g lab -m 0750 /var/log/lab\n"
-            "COPY opt/ /opt/\nCOPY etc/ /etc/\n" + enable)
-        image = f"lab-baseline-{container}:latest"
-        started = time.monotonic()
-        sh("docker", "build", "--no-cache", "--label", BENCH_LABEL, "-t", image, str(context),
-           env=dict(os.environ, DOCKER_BUILDKIT="0"), timeout=900)
-        build_s += time.monotonic() - started
-        images[container] = image
-    remove_containers(topo)  # the Ansible-built ones: files copied, image committed
-    # The baseline's files are in its image: its volumes start from it, not from the deployment's.
-    run = start_topology({**topo, "containers": {c: anonymous_volumes(f) for c, f in topo["containers"].items()}},
-                         images, fresh=False)
-    stop_topology(topo)
-    progress(f"{name}: Dockerfile baseline build {build_s:.1f}s + run to first poll {run['client_s']:.2f}s")
-    return {"baseline_build_s": build_s, "baseline_run_to_client_s": run["client_s"],
-            "baseline_total_s": build_s + run["client_s"]}
-
-
-# --- running topologies from images -------------------------------------------------------------------------------
-
-def start_topology(topo: dict[str, Any], images: dict[str, str], fresh: bool = True) -> dict[str, float]:
-    """docker run every container at once (as compose up does); time to the server answering and to the
-    client's first success, from the first docker run and from the engine's earliest StartedAt."""
-    if fresh:
-        remove_containers(topo)
-    network = topo.get("network")
-
-    def run(container: str, flags: list[str]) -> None:
-        port = ["-p", f"127.0.0.1:{topo['port']}:8080"] if container == topo["server"] else []
-        net = ["--network", network] if network else []
-        docker("run", "-d", "--name", container, "--hostname", container, "--label", BENCH_LABEL, *net, *port,
-               *flags, images[container])
-
-    t0 = time.time()
-    with concurrent.futures.ThreadPoolExecutor(len(topo["containers"])) as pool:
-        for started in [pool.submit(run, c, f) for c, f in topo["containers"].items()]:
-            started.result()
-    first_started = min(started_at(c, "docker") for c in topo["containers"])
-    wait_until(lambda: http_json(f"http://127.0.0.1:{topo['port']}/healthz"), 60, "server answer")
-    t_server = time.time()
-    t_client = wait_until(lambda: stats.first_event_after(
-        container_events(topo["client"], CLIENT_LOG), "poll_ok", t0), 60, "client success", 0.05)
-    return {"server_s": t_server - t0, "client_s": t_client - t0, "client_from_started_at_s": t_client - first_started}
-
-
-def remove_containers(topo: dict[str, Any], engine: str = "docker") -> None:
-    sh(engine, "rm", "-fv", *topo["containers"], check=False)  # -v: the split containers' log volumes
-
-
-def deployed_flags(container: str) -> list[str]:
-    """The run flags the inventory gave a deployed container, to run its committed image the same way
-    (limits, hardening, systemd's mounts and mode). Health check, user, entrypoint, environment and stop
-    signal travel in the image: docker commit keeps the container's config. A named volume the roles wrote
-    configuration to (under a read-only root) is mounted again by name, since docker commit leaves volumes
-    out; the services' log directory (split's volume) becomes an anonymous volume, labelled, and removed
-    with the container, so that extra clients started with the same flags keep logs of their own."""
-    info = json.loads(docker("inspect", container))[0]
-    host = info["HostConfig"]
-    flags = ["--restart", host["RestartPolicy"]["Name"] or "no"]
-    flags += ["--privileged"] if host["Privileged"] else []
-    flags += [f"--cgroupns={host['CgroupnsMode']}"] if host.get("CgroupnsMode") == "host" else []
-    flags += [f"--cgroup-parent={host['CgroupParent']}"] if host.get("CgroupParent") else []
-    flags += [f"--cpu-shares={host['CpuShares']}"] if host.get("CpuShares") else []
-    flags += [f"--volume={bind}" for bind in host.get("Binds") or []]
-    flags += ["--read-only"] if host["ReadonlyRootfs"] else []
-    flags += [f"--cap-add={cap}" for cap in host.get("CapAdd") or []]
-    flags += [f"--cap-drop={cap}" for cap in host.get("CapDrop") or []]
-    flags += [f"--security-opt={opt}" for opt in host.get("SecurityOpt") or []]
-    flags += [f"--memory={host['Memory']}"] if host.get("Memory") else []
-    flags += [f"--pids-limit={host['PidsLimit']}"] if host.get("PidsLimit") else []
-    tmpfs = (host.get("Tmpfs") or {}).items()
-    flags += [f"--tmpfs={path}:{opts}" if opts else f"--tmpfs={path}" for path, opts in tmpfs]
-    for mount in (m for m in info["Mounts"] if m["Type"] == "volume"):
-        source = "" if mount["Destination"] == LOG_DIR else f"source={mount['Name']},"
-        flags.append(f"--mount=type=volume,{source}destination={mount['Destination']},volume-label={BENCH_LABEL}")
-    return flags
-
-
-def anonymous_volumes(flags: list[str]) -> list[str]:
-    """The same flags with every volume anonymous: filled from the image it runs, removed with the container."""
-    return [re.sub(r"(--mount=type=volume,)source=[^,]*,", r"\1", flag) for flag in flags]
-
-
-def stop_topology(topo: dict[str, Any], engine: str = "docker") -> dict[str, Any]:
-    """Stop the topology's containers (stop_containers), then remove them."""
-    result = stop_containers(topo, engine)
-    remove_containers(topo, engine)
-    return result
-
-
-def stop_containers(topo: dict[str, Any], engine: str = "docker") -> dict[str, Any]:
-    """`<engine> stop` of every container at once: seconds, exit codes, and whether each service logged
-    SIGTERM and a clean stop."""
-    started = time.monotonic()
-    threads = [threading.Thread(target=sh, args=(engine, "stop", "-t", "10", c), kwargs={"check": False})
-               for c in topo["containers"]]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    took = time.monotonic() - started
-    result: dict[str, Any] = {"stop_s": took, "exit_codes": {}, "services": {}}
-    with tempfile.TemporaryDirectory() as tmp:
-        for container in topo["containers"]:
-            result["exit_codes"][container] = int(engine_cli(engine, "inspect", "-f", "{{.State.ExitCode}}",
-                                                             container))
-            for service in ("server", "client"):
-                dest = Path(tmp) / f"{container}-{service}.log"
-                if sh(engine, "cp", f"{container}:{LOGS[service]}", str(dest), check=False).returncode:
-                    continue
-                events = stats.parse_json_lines(dest.read_text())
-                last = [e["event"] for e in events if e.get("event") in ("started", "stopping", "stopped")][-2:]
-                result["services"][f"{container}/{service}"] = {
-                    "got_sigterm": last[:1] == ["stopping"] and "SIGTERM" in json.dumps(events[-3:]),
-                    "exited_cleanly": last == ["stopping", "stopped"]}
-    return result
-
-
-def container_mem_mib(containers: list[str], engine: str = "docker") -> dict[str, float]:
-    out = engine_cli(engine, "stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}", *containers)
-    return {line.split("\t")[0]: stats.parse_docker_stats_mem(line.split("\t")[1]) for line in out.splitlines()}
-
-
-def probe(container: str, *args: str, timeout: float = 300, engine: str = "docker") -> dict:
-    return json.loads(sh(engine, "exec", "-i", container, "python3", "-", *args, stdin=PROBE,
-                         timeout=timeout).stdout)
-
+from tests.support.project import (
+    APP_DIR,
+    CLIENT_LOG,
+    LABEL,
+    LOG_DIR,
+    ROOT,
+    SERVICE_NAMES,
+    role_defaults,
+)
 
 # --- measurements per topology ------------------------------------------------------------------------------------
 
@@ -317,17 +103,28 @@ def server_load(name: str, topo: dict[str, Any], args: argparse.Namespace) -> di
 
 
 
+# Docker's restart policy waits 100 ms before restarting a container and doubles the wait each time it dies
+# again before it ran this long (seconds); a longer run resets the wait (moby's restartmanager).
+DOCKER_BACKOFF_RESET_S = 10
+
+
 def measure_recovery(topo: dict[str, Any], role: str, runs: int, engine: str = "docker") -> list[float]:
-    """kill -9 the service; seconds until it serves again (server) or polls again (client)."""
+    """kill -9 the service; seconds until it serves again (server) or polls again (client). Each kill is a
+    single crash: where the engine restarts the container (split on Docker), only once it has run long enough
+    for the restart delay to be back at its first step, so the figure is not a crash loop's."""
     times = []
     container = topo["server"] if role == "server" else topo["client"]
     for _ in range(runs):
-        t0 = time.time()
         if topo["manager"] == "none":
+            if engine == "docker":
+                ran = time.time() - started_at(container, engine)
+                time.sleep(max(0.0, DOCKER_BACKOFF_RESET_S + 0.5 - ran))
+            t0 = time.time()
             # The service is PID 1: a crash is its death seen from the host, then the engine's restart policy.
             sh("kill", "-9", str(inspect(container, engine)["State"]["Pid"]))
         else:
             pid = wait_until(lambda c=container: service_pid(c, role, engine), 10, f"{role} pid", 0.05)
+            t0 = time.time()
             engine_cli(engine, "exec", container, "kill", "-9", str(pid))
         if role == "server":
             # A server answering with an uptime shorter than the time since the kill is the new one
@@ -359,7 +156,7 @@ def unit_exposure(topo: dict[str, Any]) -> dict[str, Any] | None:
         scores = stats.parse_exposure(docker("exec", container, "systemd-analyze", "security", "--no-pager"))
     finally:
         docker("exec", container, "systemctl", "stop", DEFAULTS_UNIT)
-    return {"units": {unit: scores[unit] for unit in ("lab-server.service", "lab-client.service")},
+    return {"units": {unit: scores[unit] for unit in UNITS},
             "defaults": scores[DEFAULTS_UNIT]}
 
 
@@ -371,15 +168,16 @@ def log_streams(topo: dict[str, Any]) -> dict[str, Any]:
         text = result.stdout + result.stderr
         found[container] = {"server_lines": text.count('"event":"request"'), "client_lines": text.count('"poll_ok"')}
     mixed = any(v["server_lines"] and v["client_lines"] for v in found.values())
-    commands = {"supervisord": ["docker exec C supervisorctl tail lab-server",
-                                "docker exec C supervisorctl tail lab-client"],
-                "systemd": ["docker exec C journalctl -u lab-server", "docker exec C journalctl -u lab-client"],
+    names = SERVICE_NAMES.values()
+    commands = {"supervisord": [f"docker exec C supervisorctl tail {name}" for name in names],
+                "systemd": [f"docker exec C journalctl -u {name}" for name in names],
                 "none": [f"docker logs {c}" for c in topo["containers"]]}[topo["manager"]]
     if topo["manager"] == "supervisord":
-        files = docker("exec", topo["server"], "ls", "/var/log/supervisor")
-        separate = "lab-server.log" in files and "lab-client.log" in files
+        files = docker("exec", topo["server"], "ls", role_defaults("supervisord")["supervisord_log_dir"]).split()
+        separate = all(f"{name}.log" in files for name in names)
     elif topo["manager"] == "systemd":
-        server_unit = docker("exec", topo["server"], "journalctl", "-u", "lab-server", "-o", "cat", "--no-pager")
+        server_unit = docker("exec", topo["server"], "journalctl", "-u", SERVICE_NAMES["server"], "-o", "cat",
+                             "--no-pager")
         separate = '"poll_ok"' not in server_unit and '"event":"request"' in server_unit
     else:
         separate = not mixed and all(v["server_lines"] or v["client_lines"] for v in found.values())
@@ -397,7 +195,7 @@ def config_lines(topo: dict[str, Any]) -> dict[str, int]:
     if pattern is None:
         return {}
     lines = {}
-    for service in ("lab-server", "lab-client"):
+    for service in SERVICE_NAMES.values():
         text = docker("exec", topo["server"], "cat", pattern.format(service))
         kept = [line for line in map(str.strip, text.splitlines()) if line and not line.startswith(("#", ";"))]
         lines[service] = len(kept)
@@ -431,11 +229,11 @@ def add_clients(topo: dict[str, Any], images: dict[str, str], extra: int) -> dic
     before = container_mem_mib([topo["client"]])[topo["client"]]
     for i in range(extra):
         docker("exec", "-d", topo["client"], "setpriv", "--reuid=lab", "--regid=lab", "--init-groups",
-               "python3", "/opt/lab/client.pyc", "--url", topo["url"],
-               "--log-file", f"/var/log/lab/client-extra{i}.log")
+               "python3", f"{APP_DIR}/client.pyc", "--url", topo["url"],
+               "--log-file", f"{LOG_DIR}/client-extra{i}.log")
     for i in range(extra):
         wait_until(lambda i=i: stats.first_event_after(container_events(
-            topo["client"], f"/var/log/lab/client-extra{i}.log"), "poll_ok", 0), 30, "extra client success", 0.1)
+            topo["client"], f"{LOG_DIR}/client-extra{i}.log"), "poll_ok", 0), 30, "extra client success", 0.1)
     time.sleep(1)
     after = container_mem_mib([topo["client"]])[topo["client"]]
     docker("exec", topo["client"], "pkill", "-f", "client-extra")
@@ -484,65 +282,6 @@ def measure_topology(name: str, topo: dict[str, Any], images: dict[str, str], ar
     progress(f"{name}: docker stop")
     result["stop"] = stop_topology(topo)
     return result
-
-
-# --- scale-out on Swarm ---------------------------------------------------------------------------------------------
-
-SWARM_SERVER = "lab-swarm-server"
-
-
-def swarm_deploy(servers: int, clients: int) -> None:
-    ansible("playbooks/swarm.yml", "-e", f"lab_swarm_server_replicas={servers}",
-            "-e", f"lab_swarm_client_replicas={clients}")
-    wait_until(lambda: len(swarm_tasks(SWARM_SERVER)) == servers, 120, f"{servers} server replicas", 0.5)
-
-
-def swarm_tasks(service: str) -> list[str]:
-    return docker("ps", "--filter", f"label=com.docker.swarm.service.name={service}", "--filter",
-                  "health=healthy", "--format", "{{.Names}}").split()
-
-
-def served_per_task() -> dict[str, int]:
-    """Requests each server replica has logged (the log volume is per slot, so count differences)."""
-    return {task: int(sh("docker", "exec", task, "grep", "-c", '"event":"request"', SERVER_LOG,
-                         check=False).stdout.strip() or 0) for task in swarm_tasks(SWARM_SERVER)}
-
-
-def measure_swarm(args: argparse.Namespace) -> dict[str, Any]:
-    """The split server as a Swarm service with M = 1..max replicas, loaded by args.threads workers (a connection
-    per request, the client's own poll) from a container on the overlay, so that the service name spreads them
-    over the replicas: the rows compare M with M, not with the topologies' loopback figures."""
-    progress("swarm: deploying the stack (playbooks/swarm.yml)")
-    swarm_deploy(1, 0)
-    mode = json.loads(docker("service", "inspect", SWARM_SERVER))[0]["Spec"]["EndpointSpec"]["Mode"]
-    loader = "lab-bench-swarm-load"
-    docker("run", "-d", "--name", loader, "--label", BENCH_LABEL, "--network", "lab-swarm", "--entrypoint", "sleep",
-           "lab-swarm-client:latest", "infinity")
-    url = f"http://{SWARM_SERVER}:8080/"
-    rows = []
-    try:
-        for replicas in range(1, args.swarm_max_replicas + 1):
-            swarm_deploy(replicas, 0)
-            progress(f"swarm: M={replicas}, {args.threads} concurrent clients for {args.load_seconds}s")
-            idle = container_mem_mib(swarm_tasks(SWARM_SERVER))
-            before = served_per_task()
-            sampled: dict[str, Any] = {}
-            sampler = threading.Timer(args.load_seconds / 2, lambda found=sampled: found.update(
-                mem=container_mem_mib(swarm_tasks(SWARM_SERVER))))
-            sampler.start()
-            result = probe(loader, "load", url, str(args.threads), str(args.load_seconds))
-            sampler.join()
-            after = served_per_task()
-            rows.append({"replicas": replicas, "rps": result["rps"], "failures": result["failures"],
-                         "latency_ms": stats.summarize(result["latency_ms"]),
-                         "memory_idle_mib": idle, "memory_load_mib": sampled.get("mem", {}),
-                         "mib_per_replica": sum(idle.values()) / max(len(idle), 1),
-                         "requests_per_replica": {t: n - before.get(t, 0) for t, n in after.items()}})
-    finally:
-        sh("docker", "rm", "-fv", loader, check=False)
-        ansible("playbooks/teardown.yml", "-e", "lab_teardown_scope=swarm")
-    return {"endpoint_mode": mode, "threads": args.threads, "seconds": args.load_seconds, "rows": rows,
-            "mode_reason": os.environ.get("LAB_SWARM_MODE_REASON", "")}
 
 
 def machine() -> dict[str, Any]:
@@ -646,7 +385,6 @@ def main(argv: list[str] | None = None) -> int:
             if args.swarm_max_replicas > 0 and compared:
                 results["swarm"] = measure_swarm(args)
             if args.engines:
-                remove_lab_leftovers()  # the engines' labs publish the same ports as the runs above
                 from benchmark import engines  # it imports this module
 
                 results["engines"] = engines.measure_engines(

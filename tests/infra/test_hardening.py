@@ -6,6 +6,7 @@ import pytest
 
 from tests.support.docker import ENGINE, health_status
 from tests.support.docker import inspect as docker_inspect
+from tests.support.project import APP_DIR, LOG_DIR
 from tests.support.testinfra_host import host_vars, poll_until
 
 testinfra_hosts = ["ansible://lab_split_hosts"]
@@ -32,9 +33,9 @@ def test_root_filesystem_is_read_only_and_logs_are_on_a_volume(host):
     mounts = {line.split()[1]: line.split()[3].split(",") for line in
               host.file("/proc/mounts").content_string.splitlines()}
     assert "ro" in mounts["/"], f"/ is mounted {mounts['/']}"
-    attempt = host.run("touch /opt/lab/written")
+    attempt = host.run(f"touch {APP_DIR}/written")
     assert attempt.rc != 0 and "Read-only file system" in attempt.stderr, attempt
-    assert "rw" in mounts["/var/log/lab"], "the log directory must be a writable mount of its own"
+    assert "rw" in mounts[LOG_DIR], "the log directory must be a writable mount of its own"
     assert "rw" in mounts["/tmp"]
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.support.project import SERVER_LOG
+from tests.support.project import APP_DIR, CONFIG_DIR, SERVER_LOG
 from tests.support.testinfra_host import poll_until, service_pids
 
 testinfra_hosts = ["ansible://lab_server_hosts"]
@@ -31,10 +31,10 @@ def test_healthz(host):
 
 
 @pytest.mark.parametrize(("path", "owner", "group", "mode"), [
-    ("/opt/lab/server.py", "root", "root", 0o755),
-    ("/opt/lab/server.pyc", "root", "root", 0o644),
-    ("/opt/lab/labkit.py", "root", "root", 0o644),
-    ("/etc/lab/lab-server.env", "root", "lab", 0o640),
+    (f"{APP_DIR}/server.py", "root", "root", 0o755),
+    (f"{APP_DIR}/server.pyc", "root", "root", 0o644),
+    (f"{APP_DIR}/labkit.py", "root", "root", 0o644),
+    (f"{CONFIG_DIR}/lab-server.env", "root", "lab", 0o640),
 ])
 def test_installed_files(host, path, owner, group, mode):
     installed = host.file(path)

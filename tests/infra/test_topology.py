@@ -10,7 +10,7 @@ import pytest
 from tests.support import cgroup_reach
 from tests.support.docker import ENGINE, engine, health_status
 from tests.support.docker import inspect as docker_inspect
-from tests.support.project import role_defaults
+from tests.support.project import APP_DIR, CONFIG_DIR, role_defaults
 from tests.support.testinfra_host import (
     SCRIPTS,
     host_vars,
@@ -41,7 +41,7 @@ def test_manager_reports_each_service_running(host):
 def test_pid1_is_the_manager_or_the_service(host):
     hv = host_vars(host)
     cmdline = host.file("/proc/1/cmdline").content_string.replace("\0", " ")
-    expected = f"/opt/lab/{SCRIPTS[services(host)[0]]}c" if hv["lab_manager"] == "none" else PID1[hv["lab_manager"]]
+    expected = f"{APP_DIR}/{SCRIPTS[services(host)[0]]}c" if hv["lab_manager"] == "none" else PID1[hv["lab_manager"]]
     assert expected in cmdline, f"PID 1 is {cmdline!r}, expected {expected}"
 
 
@@ -54,8 +54,8 @@ def test_services_run_current_precompiled_bytecode(host):
     found = services(host)
     assert found, "this host runs no lab service"
     for service in found:
-        script = f"/opt/lab/{SCRIPTS[service]}"
-        check = host.run(f"python3 -c {shlex.quote(COMPILE.read_text())} --check {script} /opt/lab/labkit.py")
+        script = f"{APP_DIR}/{SCRIPTS[service]}"
+        check = host.run(f"python3 -c {shlex.quote(COMPILE.read_text())} --check {script} {APP_DIR}/labkit.py")
         assert check.rc == 0, f"{service}: {check.stdout or check.stderr}"
         pids = poll_until(lambda service=service: service_pids(host, service), 30, f"{service} running its .pyc")
         assert len(pids) == 1, pids
@@ -139,9 +139,9 @@ def test_engine_log_is_capped_as_the_role_says(host):
 
 
 def test_service_logs_are_capped_by_the_services(host):
-    """Each service caps its own /var/log/lab file (LAB_*_LOG_MAX_BYTES), as no logrotate runs in split."""
+    """Each service caps its own log file (LAB_*_LOG_MAX_BYTES), as no logrotate runs in split."""
     for service in services(host):
-        env = host.file(f"/etc/lab/{service}.env").content_string
+        env = host.file(f"{CONFIG_DIR}/{service}.env").content_string
         prefix = "LAB_SERVER" if service == "lab-server" else "LAB_CLIENT"
         size = next((line.split("=", 1)[1] for line in env.splitlines()
                      if line.startswith(f"{prefix}_LOG_MAX_BYTES=")), "")

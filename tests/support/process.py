@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -16,9 +17,9 @@ class CommandFailed(RuntimeError):
 
 
 def run(*args: str, check: bool = True, stdin: str | None = None, timeout: float = 120,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        env: dict[str, str] | None = None, cwd: str | None = None) -> subprocess.CompletedProcess:
     result = subprocess.run(list(args), input=stdin, capture_output=True, text=True, timeout=timeout,
-                            env=env, check=False)
+                            env=env, cwd=cwd, check=False)
     if check and result.returncode:
         detail = (result.stderr.strip() or result.stdout.strip())[-2000:]
         raise CommandFailed(f"{' '.join(args[:4])} failed ({result.returncode}): {detail}")
@@ -28,6 +29,15 @@ def run(*args: str, check: bool = True, stdin: str | None = None, timeout: float
 def sh(*args: str, **kwargs) -> str:
     """run(), its stdout stripped."""
     return run(*args, **kwargs).stdout.strip()
+
+
+def at_once(action: Callable[[str], T], items: Iterable[str]) -> list[T]:
+    """`action` on every item at the same time (as compose up and compose stop do), each in its own thread;
+    the results in order, or the first item's exception once all have finished."""
+    items = list(items)
+    with concurrent.futures.ThreadPoolExecutor(max(len(items), 1)) as pool:
+        futures = [pool.submit(action, item) for item in items]
+    return [future.result() for future in futures]
 
 
 def wait_for(check: Callable[[], T], deadline_s: float, what: str, step_s: float = 0.05) -> T:

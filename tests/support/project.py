@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jinja2
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,11 +28,45 @@ def role_yaml(path: Path) -> dict:
 
 
 def role_defaults(role: str) -> dict:
-    """A role's defaults: what a host gets where its inventory sets nothing."""
-    return role_yaml(ROOT / "roles" / role / "defaults" / "main.yml")
+    """A role's defaults, what a host gets where its inventory sets nothing: a value that names lab_layout's
+    paths (the roles depend on it) rendered as Ansible renders it; one needing more than that stays a template."""
+    raw = role_yaml(ROOT / "roles" / role / "defaults" / "main.yml")
+    context = {**role_yaml(ROOT / "roles" / "lab_layout" / "defaults" / "main.yml"), **raw}
+    for _ in range(5):  # a default may name another one (lab_layout_client_log names lab_layout_log_dir)
+        context = {key: _render(value, context) for key, value in context.items()}
+    return {key: context[key] for key in raw}
+
+
+def _render(value: object, context: dict) -> object:
+    if isinstance(value, list):
+        return [_render(item, context) for item in value]
+    if not isinstance(value, str) or "{{" not in value:
+        return value
+    try:
+        # Paths, not HTML: nothing to escape.
+        env = jinja2.Environment(undefined=jinja2.StrictUndefined)  # noqa: S701
+        return env.from_string(value).render(context)
+    except (jinja2.UndefinedError, jinja2.TemplateError):
+        return value
 
 
 # Every container, network, volume and image the lab creates carries this label (its value says who).
 LABEL: str = role_yaml(ROOT / "inventory/lab/group_vars/all.yml")["lab_label"]
 CLIENT_LOG: str = role_defaults("lab_client")["lab_client_log_file"]
 SERVER_LOG: str = role_defaults("lab_server")["lab_server_log_file"]
+
+
+def service_name(role: str) -> str:
+    """The program/unit name a service role gives lab_service (lab-server, lab-client)."""
+    tasks = role_yaml(ROOT / "roles" / role / "tasks" / "main.yml")
+    return next(task["vars"]["lab_service_name"] for task in tasks if "ansible.builtin.include_role" in task)
+
+
+SERVICE_NAMES: dict[str, str] = {"server": service_name("lab_server"), "client": service_name("lab_client")}
+
+
+# Where the services live in every container (roles/lab_layout).
+LAYOUT: dict = role_defaults("lab_layout")
+APP_DIR: str = LAYOUT["lab_layout_app_dir"]
+CONFIG_DIR: str = LAYOUT["lab_layout_config_dir"]
+LOG_DIR: str = LAYOUT["lab_layout_log_dir"]

@@ -9,7 +9,7 @@ import json
 from urllib.parse import urlsplit
 
 from tests.support.process import wait_for
-from tests.support.project import CLIENT_LOG
+from tests.support.project import APP_DIR, CLIENT_LOG
 
 SCRIPTS = {"lab-server": "server.py", "lab-client": "client.py"}
 GROUPS = {"lab-server": "lab_server_hosts", "lab-client": "lab_client_hosts"}
@@ -37,7 +37,7 @@ def service_pids(host, service: str) -> list[int]:
     """PIDs of the python processes running the service's script."""
     out = host.check_output("ps -eo pid=,args=")
     return [int(line.split()[0]) for line in out.splitlines()
-            if f"/opt/lab/{SCRIPTS[service]}c" in line and "python3" in line]
+            if f"{APP_DIR}/{SCRIPTS[service]}c" in line and "python3" in line]
 
 
 def services(host) -> list[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import engines, report, run, stats
+from benchmark import engines, lab, report, stats
 from tests.support.project import ROOT
 
 DATA = Path(__file__).parent / "data"
@@ -376,11 +376,14 @@ def test_ranking_verdict_follows_the_posture_counts(sample, monkeypatch):
 
 
 def test_the_benchmark_reads_only_what_its_topologies_carry():
-    """Every topo["key"] benchmark/run.py reads is in what topologies() builds from the inventory: a key
+    """Every topo["key"] the benchmark reads is in what topologies() builds from the inventory: a key
     renamed or left out in tests/support/topology.py fails here, not minutes into `scripts/lab bench`."""
-    read = set(re.findall(r"""topo(?:\.get\(|\[)["']([a-z_]+)["']""", (ROOT / "benchmark/run.py").read_text()))
-    for name, topo in run.topologies().items():
-        assert read <= set(topo), f"{name}: benchmark/run.py reads {sorted(read - set(topo))}, which it lacks"
+    # The modules that run topologies (report.py reads results, which it also calls topo).
+    modules = ("run", "lab", "baseline", "swarm", "engines")
+    pattern = r"""topo(?:\.get\(|\[)["']([a-z_]+)["']"""
+    read = {key for module in modules for key in re.findall(pattern, (ROOT / f"benchmark/{module}.py").read_text())}
+    for name, topo in lab.topologies().items():
+        assert read <= set(topo), f"{name}: the benchmark reads {sorted(read - set(topo))}, which it lacks"
 
 
 def test_sample_compares_both_engines(sample):

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+
+import pytest
+
 from tests.support import ansible
+from tests.support.process import at_once
 
 RECAP = """
 PLAY RECAP *********************************************************************
@@ -27,3 +32,23 @@ def test_idempotent_run_passes_only_with_a_line_for_every_expected_host():
 def test_a_change_or_failure_is_not_idempotent():
     changed = RECAP.replace("ok=44   changed=0", "ok=44   changed=2")
     assert ansible.check_idempotent(changed, ["lab-single"]) == ["lab-single: changed=2 failed=0 unreachable=0"]
+
+
+def test_at_once_runs_every_item_at_the_same_time():
+    # Each action waits for all the others: run one after another, the barrier breaks.
+    barrier = threading.Barrier(3, timeout=10)
+    assert at_once(lambda item: (barrier.wait(), item)[1], ["a", "b", "c"]) == ["a", "b", "c"]
+
+
+def test_at_once_raises_the_failure_after_every_item_ran():
+    done = []
+
+    def action(item: str) -> str:
+        if item == "bad":
+            raise RuntimeError("engine refused bad")
+        done.append(item)
+        return item
+
+    with pytest.raises(RuntimeError, match="engine refused bad"):
+        at_once(action, ["good", "bad", "other"])
+    assert sorted(done) == ["good", "other"]
