@@ -32,9 +32,17 @@ def role_defaults(role: str) -> dict:
     paths (the roles depend on it) rendered as Ansible renders it; one needing more than that stays a template."""
     raw = role_yaml(ROOT / "roles" / role / "defaults" / "main.yml")
     context = {**role_yaml(ROOT / "roles" / "lab_layout" / "defaults" / "main.yml"), **raw}
-    for _ in range(5):  # a default may name another one (lab_layout_client_log names lab_layout_log_dir)
-        context = {key: _render(value, context) for key, value in context.items()}
+    # A default may name another (lab_layout_client_log names lab_layout_log_dir): render until nothing changes.
+    for _ in context:
+        rendered = {key: _render(value, context) for key, value in context.items()}
+        if rendered == context:
+            break
+        context = rendered
     return {key: context[key] for key in raw}
+
+
+# Paths, not HTML: nothing to escape.
+_JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined)  # noqa: S701
 
 
 def _render(value: object, context: dict) -> object:
@@ -43,10 +51,8 @@ def _render(value: object, context: dict) -> object:
     if not isinstance(value, str) or "{{" not in value:
         return value
     try:
-        # Paths, not HTML: nothing to escape.
-        env = jinja2.Environment(undefined=jinja2.StrictUndefined)  # noqa: S701
-        return env.from_string(value).render(context)
-    except (jinja2.UndefinedError, jinja2.TemplateError):
+        return _JINJA.from_string(value).render(context)
+    except jinja2.TemplateError:  # UndefinedError included: a default needing more than lab_layout
         return value
 
 

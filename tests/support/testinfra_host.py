@@ -9,10 +9,11 @@ import json
 from urllib.parse import urlsplit
 
 from tests.support.process import wait_for
-from tests.support.project import APP_DIR, CLIENT_LOG
+from tests.support.project import APP_DIR, CLIENT_LOG, SERVICE_NAMES
 
-SCRIPTS = {"lab-server": "server.py", "lab-client": "client.py"}
-GROUPS = {"lab-server": "lab_server_hosts", "lab-client": "lab_client_hosts"}
+# Keyed by the program/unit name the roles give each service (lab-server, lab-client).
+SCRIPTS = {SERVICE_NAMES[role]: f"{role}.py" for role in ("server", "client")}
+GROUPS = {SERVICE_NAMES[role]: f"lab_{role}_hosts" for role in ("server", "client")}
 # Each check runs commands in a container: poll twice a second.
 poll_until = functools.partial(wait_for, step_s=0.5)
 
