@@ -30,7 +30,9 @@ ENGINE_RUN_FLAGS = {"podman": tuple(flag for limit in PODMAN_ULIMITS for flag in
 
 
 def inspect(container: str, engine: str = ENGINE) -> dict:
-    return json.loads(run(engine, "inspect", container))[0]
+    """The container's inspect. --type container: a bare name also matches an image of that name (the
+    lab's images are called lab-systemd, lab-split-server, ...), which must be "no such container"."""
+    return json.loads(run(engine, "inspect", "--type", "container", container))[0]
 
 
 def started_at(container: str, engine: str = ENGINE) -> float:
