@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from benchmark import stats
 from tests.support import ansible
 from tests.support.docker import engine
@@ -36,6 +38,7 @@ def server_identity(topology) -> tuple:
     return pid, engine("inspect", "-f", "{{.State.StartedAt}}", topology.server)
 
 
+@pytest.mark.exclusive
 def test_changed_interval_restarts_every_client_with_it_and_no_server():
     servers = {topology.name: server_identity(topology) for topology in load_topologies()}
     changed_at = time.time()

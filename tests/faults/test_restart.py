@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.support import ansible
 from tests.support.docker import ENGINE, ENGINE_RUN_FLAGS, engine, inspect
 from tests.support.process import wait_for
@@ -24,12 +26,14 @@ def ip_of(container: str) -> str:
     return engine("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", container)
 
 
-def test_split_server_replaced_with_a_new_address():
+# The split topology's own test (it runs beside split's others, never at the same time: tests/faults/conftest.py).
+@pytest.mark.parametrize("topology", [SPLIT], ids=[SPLIT.name], indirect=True)
+def test_split_server_replaced_with_a_new_address(topology):
     network = engine("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}",
-                 SPLIT.server)
-    old_ip = ip_of(SPLIT.server)
-    image = inspect(SPLIT.server)["Image"]
-    engine("rm", "-f", SPLIT.server)
+                 topology.server)
+    old_ip = ip_of(topology.server)
+    image = inspect(topology.server)["Image"]
+    engine("rm", "-f", topology.server)
     # Hold the freed address, so the replacement really gets another one.
     placeholder = "lab-faults-placeholder"
     engine("run", "-d", "--name", placeholder, "--label", f"{LABEL}=faults", "--network", network,
@@ -37,14 +41,14 @@ def test_split_server_replaced_with_a_new_address():
     try:
         replaced_at = time.time()
         result = ansible.playbook("playbooks/deploy.yml", "playbooks/configure.yml",
-                                  "--limit", f"localhost:{SPLIT.server}", timeout=300)
+                                  "--limit", f"localhost:{topology.server}", timeout=300)
         assert result.returncode == 0, result.stdout[-3000:]
-        new_ip = ip_of(SPLIT.server)
+        new_ip = ip_of(topology.server)
         assert new_ip != old_ip, f"the replacement kept {old_ip}"
-        ok = wait_for(lambda: [e for e in SPLIT.events(SPLIT.client, CLIENT_LOG)
+        ok = wait_for(lambda: [e for e in topology.events(topology.client, CLIENT_LOG)
                                  if e.get("event") == "poll_ok" and e["ts"] >= time.strftime(
                                      "%Y-%m-%dT%H:%M:%S", time.gmtime(replaced_at))], 30,
                         "a client success from the replaced server")
-        assert ok[-1]["server_hostname"] == SPLIT.server
+        assert ok[-1]["server_hostname"] == topology.server
     finally:
         engine("rm", "-f", placeholder, check=False)

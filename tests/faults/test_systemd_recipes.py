@@ -9,11 +9,13 @@ import pytest
 
 from tests.support import cgroup_reach, recipes
 from tests.support.docker import kill9_back_s, run
+from tests.support.process import at_once
 
 
 @pytest.fixture(scope="module")
 def deployed() -> dict[str, recipes.Deployed]:
-    runs = {recipe: recipes.deploy(recipe) for recipe in recipes.RECIPES}
+    # Each recipe is its own container and playbook run: deployed side by side, as the lab's topologies are.
+    runs = dict(zip(recipes.RECIPES, at_once(recipes.deploy, recipes.RECIPES), strict=True))
     yield runs
     recipes.remove()
 
