@@ -7,6 +7,7 @@ resident memory, a third of what it needs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -27,8 +28,19 @@ class Log:
     never outgrows its disk where no logrotate runs (split's read-only containers, say).
     """
 
-    def __init__(self, path: str | None = None, max_bytes: int = 0, backups: int = 3) -> None:
+    # A server does not wait for its stdout reader (journald, the engine's log pipe, supervisord): what stdout
+    # cannot take at once waits here, up to this many bytes, for the next pass. Past that, stdout loses lines
+    # (counted) and the file, written in full, stays the record.
+    STDOUT_BACKLOG_MAX = 1 << 20
+
+    def __init__(self, path: str | None = None, max_bytes: int = 0, backups: int = 3,
+                 wait_for_stdout: bool = True) -> None:
         self.path = path
+        self.backlog = bytearray()  # for stdout, when it does not wait
+        self.stdout_dropped = 0     # bytes
+        self._wait_for_stdout = True
+        if not wait_for_stdout:
+            self.wait_for_stdout(False)
         self.max_bytes = max_bytes
         self.backups = backups
         self.buffer: list[str] = []
@@ -88,13 +100,47 @@ class Log:
         if now:
             self.flush()
 
+    def wait_for_stdout(self, wait: bool) -> None:
+        """Whether a write to stdout may block; when it may again, the backlog is written first."""
+        with contextlib.suppress(OSError):  # no stdout at all: writes are dropped anyway
+            os.set_blocking(1, wait)
+        self._wait_for_stdout = wait
+        if wait and self.backlog:
+            write_all(1, bytes(self.backlog))
+            self.backlog.clear()
+
+    def drain(self) -> None:
+        """Write as much of the stdout backlog as stdout takes now."""
+        while self.backlog:
+            try:
+                written = os.write(1, self.backlog)
+            except InterruptedError:
+                continue
+            except BlockingIOError:
+                return
+            except OSError:  # stdout closed: nothing more will get there
+                self.stdout_dropped += len(self.backlog)
+                self.backlog.clear()
+                return
+            del self.backlog[:written]
+
+    def _to_stdout(self, data: bytes) -> None:
+        if self._wait_for_stdout:
+            write_all(1, data)
+            return
+        if len(self.backlog) + len(data) > self.STDOUT_BACKLOG_MAX:
+            self.stdout_dropped += len(data)
+            return
+        self.backlog += data
+        self.drain()
+
     def flush(self) -> None:
         if not self.buffer:
             return
         lines = self.buffer
         self.buffer = []
         data = "".join(lines).encode()
-        write_all(1, data)
+        self._to_stdout(data)
         if self._file < 0:
             return
         self._reopen_if_moved(time.monotonic())

@@ -248,6 +248,9 @@ class Server:
             if self.log.buffer and (now >= self.flush_at or len(self.log.buffer) >= FLUSH_LINES):
                 self.log.flush()
                 self.flush_at = now + FLUSH_S
+            elif self.log.backlog and now >= self.flush_at:
+                self.log.drain()
+                self.flush_at = now + FLUSH_S
         unfinished = sum(1 for conn in self.active if conn.started or conn.out)
         for table in self.deadlines.values():
             for conn in list(table):
@@ -255,7 +258,7 @@ class Server:
         return unfinished
 
     def next_wait(self, now: float, stop_by: float | None) -> float:
-        wait = 1.0 if not self.log.buffer else self.flush_at - now
+        wait = 1.0 if not (self.log.buffer or self.log.backlog) else self.flush_at - now
         for table in self.deadlines.values():
             for deadline in table.values():
                 wait = min(wait, deadline - now)
@@ -526,13 +529,16 @@ OPTIONS = [
 def main(argv: list[str] | None = None) -> int:
     settings = labkit.parse("server.py", "Lab HTTP server: JSON system info on GET /.", OPTIONS, {}, argv)
     try:
-        log = labkit.Log(settings["log_file"], settings["log_max_bytes"], settings["log_backups"])
+        # The loop never waits for a slow stdout reader (labkit.Log.STDOUT_BACKLOG_MAX).
+        log = labkit.Log(settings["log_file"], settings["log_max_bytes"], settings["log_backups"],
+                         wait_for_stdout=False)
     except OSError as exc:
         print(f"server.py: error: cannot open log file: {exc}", file=sys.stderr)
         return 2
     try:
         server = Server(settings, log)
     except (OSError, UnicodeError) as exc:
+        log.wait_for_stdout(True)
         log.event("bind_failed", "ERROR", now=True, host=settings["host"], port=settings["port"], error=str(exc))
         return 3
 
@@ -544,7 +550,10 @@ def main(argv: list[str] | None = None) -> int:
     log.event("started", now=True, host=settings["host"], port=server.listener.getsockname()[1], pid=os.getpid(),
               max_connections=server.max_connections)
     unfinished = server.serve()
-    log.event("stopped", now=True, unfinished_requests=unfinished, requests_served=server.info.requests)
+    log.flush()
+    log.wait_for_stdout(True)  # the backlog and the last line reach stdout before the process ends
+    log.event("stopped", now=True, unfinished_requests=unfinished, requests_served=server.info.requests,
+              stdout_dropped_bytes=log.stdout_dropped)
     return 0
 
 

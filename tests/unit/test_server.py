@@ -374,3 +374,33 @@ def test_log_rotation_under_load_loses_no_line(start_service, tmp_path):
 
     wait_for(lambda: numbers() == list(range(600)), 5, "all 600 requests logged, once each")
     assert len(list(tmp_path.glob("server.log*"))) > 10, "the file should have rotated many times"
+
+
+def test_a_stdout_nobody_reads_does_not_stop_the_server():
+    """stdout is a pipe (journald, the engine's log pipe, supervisord): when its reader falls behind, the server
+    keeps answering and the lines wait in a backlog, written in full once the reader catches up. With a
+    blocking write the server stops at the first write the full pipe cannot take (64 KiB, ~400 lines)."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.support.project import FILES
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(FILES / "server.py"), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: get_json(f"http://127.0.0.1:{port}/healthz"), 10, "server /healthz")
+        requests = 2000  # about 300 KiB of access lines, nobody reading
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            for _ in range(requests):
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                head, _ = read_response(sock)
+                assert head.startswith(b"HTTP/1.1 200")
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert sum(1 for e in lines if e["event"] == "request" and e["path"] == "/healthz") >= requests
+    assert lines[-1]["event"] == "stopped" and lines[-1]["stdout_dropped_bytes"] == 0, lines[-1]
