@@ -101,8 +101,10 @@ class Log:
             self.flush()
 
     def wait_for_stdout(self, wait: bool) -> None:
-        """Whether a write to stdout may block; when it may again, the backlog is written first."""
+        """Whether a write to stdout may block; when it may again, the backlog is written first. A terminal
+        always blocks: its descriptor is the shell's too, which a kill -9 would leave non-blocking."""
         with contextlib.suppress(OSError):  # no stdout at all: writes are dropped anyway
+            wait = wait or os.isatty(1)
             os.set_blocking(1, wait)
         self._wait_for_stdout = wait
         if wait and self.backlog:
