@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -12,6 +15,7 @@ import pytest
 
 from tests.support.http import BAD_INPUT, get_json, raw, read_response, status_of
 from tests.support.process import free_port, wait_for
+from tests.support.project import FILES
 
 SYSTEM_FIELDS = ("hostname", "os", "kernel", "python", "pid", "uptime_s", "load_average", "memory_total_kib",
                  "memory_available_kib", "cpu_count", "time_utc", "requests_served", "container")
@@ -380,12 +384,6 @@ def test_a_stdout_nobody_reads_does_not_stop_the_server():
     """stdout is a pipe (journald, the engine's log pipe, supervisord): when its reader falls behind, the server
     keeps answering and the lines wait in a backlog, written in full once the reader catches up. With a
     blocking write the server stops at the first write the full pipe cannot take (64 KiB, ~400 lines)."""
-    import json
-    import subprocess
-    import sys
-
-    from tests.support.project import FILES
-
     port = free_port()
     proc = subprocess.Popen([sys.executable, str(FILES / "server.py"), "--host", "127.0.0.1", "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -58,16 +58,15 @@ def test_at_once_raises_the_failure_after_every_item_ran():
 def test_every_fault_test_runs_with_its_topology_or_alone():
     """The fault suite runs its topologies side by side (tests/faults/conftest.py groups tests by their first
     parameter): a test that uses a topology but names it elsewhere would run beside that topology's others."""
-    from tests.faults.conftest import TOPOLOGIES, group_of
+    from tests.faults.conftest import TOPOLOGY_NAMES, group_of
 
     recipes = "tests/faults/test_systemd_recipes.py"  # its own containers; its ids name recipes, not topologies
     collected = run(sys.executable, "-m", "pytest", "tests/faults", "--co", "-q", "-p", "no:cacheprovider",
                     "-m", "not exclusive").stdout
     nodeids = [line for line in collected.splitlines() if "::" in line]
-    names = {t.name for t in TOPOLOGIES}
-    assert {group_of(n) for n in nodeids} == names | {recipes}
+    assert {group_of(n) for n in nodeids} == TOPOLOGY_NAMES | {recipes}
     for nodeid in nodeids:
-        named = names & set(nodeid.partition("[")[2].rstrip("]").split("-"))
+        named = TOPOLOGY_NAMES & set(nodeid.partition("[")[2].rstrip("]").split("-"))
         assert nodeid.startswith(recipes) or not named or {group_of(nodeid)} == named, nodeid
     assert group_of("tests/faults/test_recovery.py::test_three_kills_in_a_row_recover[split-server]") == "split"
     assert group_of(f"{recipes}::test_x[server-podman-systemd]") == recipes
