@@ -151,7 +151,7 @@ def test_scaling_up_and_down_is_idempotent():
     assert changed(out) >= 1
     wait_for(lambda: running_replicas(SERVER) == M + 1, 60, f"{M + 1} server replicas", 0.5)
     assert changed(deploy(M + 1, N)) == 0, "the same replica counts again changed something"
-    deploy(M, N - 1)
+    # Down again: the same code path, so its re-run is not repeated (CI's budget).
+    assert changed(deploy(M, N - 1)) >= 1
     wait_for(lambda: running_replicas(SERVER) == M and running_replicas(CLIENT) == N - 1, 60,
              "scaled back down", 0.5)
-    assert changed(deploy(M, N - 1)) == 0

@@ -35,7 +35,7 @@ CASES = [
     ("lab_swarm", "lab_swarm_server_replicas=many", "lab_swarm_server_replicas"),
     ("lab_layout", "lab_layout_log_dir=var/log/lab", "lab_layout paths must be absolute: lab_layout_log_dir"),
     # Internal: only lab_server and lab_client may apply it.
-    ("lab_service", "lab_service_name=anything", "lab_service is internal to lab_server and lab_client"),
+    ("lab_service", "lab_service_name=anything", "lab_service is internal to lab_server, lab_client and lab_stack"),
 ]
 
 

@@ -1,0 +1,69 @@
+"""A stack (stacks/*.yml) as the tests see it: its file, its containers in each topology (named as
+playbooks/stack.yml names them), and what its services wrote. The stack is read from its file, never
+restated here."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from tests.support import ansible, docker
+from tests.support.project import LAYOUT, ROOT, _render
+
+TOPOLOGIES = ("single", "systemd", "split")
+# The stack the tests deploy: LAB_STACK, as playbooks/stack.yml reads it.
+DEFAULT = ROOT / "stacks/postgres.yml"
+
+
+@dataclass(frozen=True)
+class Stack:
+    path: Path
+    data: dict
+
+    @property
+    def name(self) -> str:
+        return self.data["name"]
+
+    def service(self, name: str) -> dict:
+        return next(s for s in self.data["services"] if s["name"] == name)
+
+    def setting(self, service: str, key: str) -> str:
+        """A service's environment value, with the lab's paths it names (lab_layout_*) rendered."""
+        return _render(self.service(service)["environment"][key], LAYOUT)
+
+    def container(self, topology: str, service: str) -> str:
+        """The container that runs `service` in `topology` (playbooks/stack.yml's names)."""
+        prefix = f"lab-{self.name}"
+        return f"{prefix}-split-{service}" if topology == "split" else f"{prefix}-{topology}"
+
+    def containers(self, topology: str) -> list[str]:
+        return sorted({self.container(topology, s["name"]) for s in self.data["services"]})
+
+    def output(self, topology: str, service: str) -> str:
+        """What the service wrote to stdout and stderr, where its manager keeps it: supervisord's log,
+        the journal, or the engine's log of its own container."""
+        container = self.container(topology, service)
+        if topology == "single":
+            return docker.read_file(container, f"/var/log/supervisor/{service}.log")
+        if topology == "systemd":
+            return docker.engine("exec", container, "journalctl", "--no-pager", "-o", "cat", "-u", service)
+        result = docker.process.run(docker.ENGINE, "logs", container)
+        return result.stdout + result.stderr
+
+
+def load(path: str | os.PathLike | None = None) -> Stack:
+    path = Path(path or os.environ.get("LAB_STACK") or DEFAULT).resolve()
+    return Stack(path, yaml.safe_load(path.read_text()))
+
+
+def deploy(stack: Stack, timeout: float = 1500) -> str:
+    """playbooks/stack.yml for this stack; its output, or CommandFailed's words."""
+    result = ansible.playbook("playbooks/stack.yml", timeout=timeout,
+                              env={"LAB_STACK": str(stack.path)})
+    if result.returncode:
+        raise docker.process.CommandFailed(
+            f"playbooks/stack.yml failed: {result.stdout[-3000:]}{result.stderr[-1000:]}")
+    return result.stdout

@@ -1,0 +1,83 @@
+"""A stack is data: a wrong stack file fails before anything changes, naming the service and the field
+(playbooks/stack_hosts.yml, the first part of playbooks/stack.yml, run for real on the controller)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import yaml
+
+from tests.support import ansible
+from tests.support import stack as stacks
+from tests.support.project import LOG_DIR, ROOT
+
+SHIPPED = ROOT / "stacks/postgres.yml"
+
+
+def check(tmp_path, mutate=None):
+    """playbooks/stack_hosts.yml over the shipped stack after `mutate(data)`, in a copy of stacks/."""
+    shutil.copytree(SHIPPED.parent, tmp_path / "stacks")
+    path = tmp_path / "stacks/postgres.yml"
+    data = yaml.safe_load(SHIPPED.read_text())
+    if mutate:
+        mutate(data)
+    path.write_text(yaml.safe_dump(data))
+    result = ansible.playbook("playbooks/stack_hosts.yml", timeout=120, env={"LAB_STACK": str(path)})
+    return result, result.stdout + result.stderr
+
+
+def service(data, name):
+    return next(s for s in data["services"] if s["name"] == name)
+
+
+def test_the_shipped_stack_passes_and_yields_every_topology(tmp_path):
+    result, output = check(tmp_path)
+    assert result.returncode == 0, output
+    stack = stacks.load(SHIPPED)
+    for topology in stacks.TOPOLOGIES:
+        for container in stack.containers(topology):
+            assert container in output, f"{container} was not added ({topology})"
+
+
+CASES = [
+    ("missing command", lambda d: service(d, "writer").pop("command"), "missing required arguments: command"),
+    ("misspelt field", lambda d: service(d, "writer").update(comand="x"), "comand"),
+    ("two health checks", lambda d: service(d, "writer")["health"].update(tcp=5432), "mutually exclusive"),
+    ("no health check", lambda d: service(d, "writer").update(health={}), "one of the following is required"),
+    ("after an unknown service", lambda d: service(d, "writer").update(after=["db"]),
+     "service writer: after: 'db' is not a service listed before it"),
+    ("after a later service", lambda d: d["services"].reverse(),
+     "service writer: after: 'postgres' is not a service listed before it"),
+    ("root", lambda d: service(d, "writer").update(user="root"), "service writer: user: must not be root"),
+    ("bad signal", lambda d: service(d, "postgres").update(stop_signal="KILL"), "stop_signal"),
+    ("grace past the engine's", lambda d: service(d, "postgres").update(stop_grace=30),
+     "service postgres: stop_grace: must be 0-9 s"),
+    ("missing file", lambda d: service(d, "writer").update(files=[{"src": "postgres/nope.py"}]),
+     "service writer: files:"),
+    ("quote in a value", lambda d: service(d, "writer")["environment"].update(X="it's"),
+     "service writer: environment: X must be"),
+    ("logs shared across users", lambda d: service(d, "postgres").update(logs=LOG_DIR),
+     f"service writer: logs: {LOG_DIR} is also postgres's"),
+    ("bad name", lambda d: d.update(name="My Stack"), "name 'My Stack' must be lowercase"),
+    ("same name twice", lambda d: d["services"].append(dict(service(d, "writer"))),
+     "service writer: name is used twice"),
+    ("relative state", lambda d: service(d, "postgres").update(state=["data"]), "service postgres: state/logs: 'data'"),
+    ("http without a port", lambda d: service(d, "writer").update(health={"http": "/"}),
+     "service writer: health: http needs a port"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "message"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_a_wrong_stack_fails_before_anything_changes_naming_the_field(tmp_path, mutate, message):
+    result, output = check(tmp_path, mutate)
+    assert result.returncode != 0, output
+    assert message in output, output
+    assert "changed=0" in output or "PLAY RECAP" not in output, "nothing may change before the stack is checked"
+
+
+def test_no_stack_file_is_a_clear_error():
+    result = ansible.playbook("playbooks/stack_hosts.yml", timeout=120, env={"LAB_STACK": ""})
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Name a stack file: LAB_STACK=stacks/postgres.yml" in output, output
