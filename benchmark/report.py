@@ -541,6 +541,7 @@ def stats_ratio(value: float, base: float) -> str:
 # lines (tests/unit/test_benchmark.py fails when they differ): python -m benchmark.report --readme
 FIGURES_DOC = "docs/benchmark.md"
 README_BEGIN = "<!-- figures: generated from results/sample/results.json by python -m benchmark.report --readme -->"
+# (and from results/sample/stack-*.json, each stack's run: python -m benchmark.stack)
 README_END = "<!-- end of generated figures -->"
 
 
@@ -602,11 +603,22 @@ def targets_pivot(results: dict[str, Any]) -> list[str]:
             *[f"| {target} | " + " | ".join(by.get(n, "n/a") for n in names) + " |" for target, by in cells.items()]]
 
 
-def write_readme(results: dict[str, Any], readme: Path) -> None:
+def sample_stacks(sample_dir: Path) -> list[dict[str, Any]]:
+    """Each stack's sample run (results/sample/stack-<name>.json, from python -m benchmark.stack)."""
+    return [json.loads(p.read_text()) for p in sorted(sample_dir.glob("stack-*.json"))]
+
+
+def readme_block(results: dict[str, Any], stacks: list[dict[str, Any]]) -> list[str]:
+    """docs/benchmark.md's generated part: the pair's figures, then each stack's section and the comparison."""
+    extra = [line for s in stacks for line in ["", *stack_markdown(s)]]
+    return readme_figures(results) + extra + (stacks_compared(results, stacks) if stacks else [])
+
+
+def write_readme(results: dict[str, Any], readme: Path, stacks: list[dict[str, Any]]) -> None:
     text = readme.read_text()
     before, rest = text.split(README_BEGIN, 1)
     after = rest.split(README_END, 1)[1]
-    readme.write_text("\n".join([before + README_BEGIN, *readme_figures(results), README_END]) + after)
+    readme.write_text("\n".join([before + README_BEGIN, *readme_block(results, stacks), README_END]) + after)
 
 
 def write(results: dict[str, Any], out_dir: Path) -> Path:
@@ -711,11 +723,118 @@ def engine_advice(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+# --- a stack's comparison (benchmark/stack.py) --------------------------------------------------------------------
+
+# Rows of a stack's table: label, the figure from one topology's measurements, and which way is better
+# ("low", "high"; None: not ranked). The best topology of a ranked row is marked in the table.
+STACK_ROWS: list[tuple[str, Any, str | None]] = [
+    ("start: StartedAt to the first committed row (median s)", lambda v: v["start_first_commit_s"]["median"], "low"),
+    ("start: StartedAt to every health check passing (median s)", lambda v: v["start_healthy_s"]["median"], "low"),
+    ("memory, its containers (MiB)", lambda v: v["memory_mib"], "low"),
+    ("commits per second (pgbench, TPC-B-like)", lambda v: v["tps"], "high"),
+    ("kill -9 of the postmaster: the writer's outage (median s)", lambda v: v["kill9_back_s"]["median"], "low"),
+    ("PostgreSQL's WAL replay after it (median s)", lambda v: v["redo_s"]["median"], "low"),
+    ("`docker stop` (median s)", lambda v: v["stop_s"]["median"], "low"),
+    ("image size per container (MiB)", lambda v: max(v["image_mib"].values()), "low"),
+]
+
+
+def best_of(values: dict[str, float], better: str | None) -> str | None:
+    """The topology with the best figure of a ranked row; None for a tie or an unranked row."""
+    if better is None or len(set(values.values())) < 2:
+        return None
+    pick = min if better == "low" else max
+    return pick(values, key=values.__getitem__)
+
+
+def stack_verdicts(results: dict[str, Any]) -> list[str]:
+    """What a user weighs, each computed from the run: data safety first, then the figures' winners."""
+    t = results["topologies"]
+    lost = {n: v["lost_rows"] for n, v in t.items()}
+    clean = {n: (v["stops_clean"], v["stops"]) for n, v in t.items()}
+    acked = ", ".join(f"{n} {v['acknowledged_rows']} rows" for n, v in t.items())
+    lines = [
+        "- Nothing acknowledged is lost: " + ("**holds** in every topology" if not any(lost.values()) else
+                                               "**does not hold**: " + ", ".join(f"{n} lost {c}" for n, c in
+                                                                                  lost.items() if c))
+        + f" ({acked} acknowledged, "
+        f"{results['runs']} kill -9 and {results['runs']} stops each).",
+        "- `docker stop` is a clean PostgreSQL shutdown (no SIGKILL, no crash recovery at the next start): "
+        + ("**holds** in every topology" if all(c == s for c, s in clean.values()) else "**does not hold**: "
+           + ", ".join(f"{n} {c} of {s}" for n, (c, s) in clean.items() if c != s)) + "."]
+    for label, get, better in STACK_ROWS:
+        values = {n: get(v) for n, v in t.items()}
+        best = best_of(values, better)
+        if best:
+            worst = (max if better == "low" else min)(values.values())
+            lines.append(f"- {label}: **{best}** ({values[best]:.2f}; the worst {worst:.2f}).")
+    return lines
+
+
+def stack_markdown(results: dict[str, Any]) -> list[str]:
+    """A stack's section: the verdicts, the figures per topology (best marked), the posture."""
+    t = results["topologies"]
+    lines = [f"## Stack `{results['stack']}` ({results['file']})", "",
+             f"Run {results['started']} on {results['engine']}, {results['duration_s']:.0f} s; medians of "
+             f"{results['runs']} runs; pgbench at {next(iter(t.values()))['pgbench_clients']} clients for "
+             f"{next(iter(t.values()))['pgbench_seconds']} s beside the writer. Each kill -9 is a single crash, made "
+             "once the database has run " + ", ".join(f"{s:g} s in {n}" for n, s in results["single_crash_after_s"]
+                                                       .items()) + " (the engine doubles its restart delay for a "
+             "container that dies within 10 s of its start; supervisord counts a program that dies within 1 s as "
+             "a failed start and backs off).", "", *stack_verdicts(results), "",
+             "| | " + " | ".join(t) + " |", "|---|" + "---|" * len(t),
+             "| containers | " + " | ".join(str(len(v["containers"])) for v in t.values()) + " |"]
+    for label, get, better in STACK_ROWS:
+        values = {n: get(v) for n, v in t.items()}
+        best = best_of(values, better)
+        lines.append(f"| {label} | " + " | ".join(f"**{x:.2f}**" if n == best else f"{x:.2f}"
+                                                  for n, x in values.items()) + " |")
+    lines += ["| clean shutdowns at `docker stop` | " + " | ".join(f"{v['stops_clean']} of {v['stops']}"
+                                                                   for v in t.values()) + " |",
+              "| acknowledged rows lost | " + " | ".join(str(v["lost_rows"]) for v in t.values()) + " |",
+              "| processes as root besides the manager | " + " | ".join(
+                  str(sum(len(p) for p in v["root_processes"].values())) for v in t.values()) + " |"]
+    checks = list(next(iter(t.values()))["posture"])
+    lines += ["", "| posture check | " + " | ".join(t) + " |", "|---|" + "---|" * len(t),
+              *[f"| {c} | " + " | ".join("pass" if v["posture"][c] else "**fail**" for v in t.values()) + " |"
+                for c in checks]]
+    return lines
+
+
+def stacks_compared(pair: dict[str, Any], others: list[dict[str, Any]]) -> list[str]:
+    """The demo pair beside each measured stack, per topology: what changes when the services are a
+    database and its writer rather than two small Python processes."""
+    def where(results: dict[str, Any]) -> str:
+        m = results.get("machine") or {}
+        return f"{results['started'][:10]}, {m.get('cores', '?')} cores, kernel {m.get('kernel', '?')}, " \
+               f"Docker {m.get('engine', '?')}"
+
+    runs = {"demo pair": where(pair), **{s["stack"]: where(s) for s in others}}
+    same = len({w.split(", ", 1)[1] for w in runs.values()}) == 1
+    lines = ["", "## Both stacks side by side", "",
+             "Start: the engine's StartedAt to the client's first success (pair) or the first committed row "
+             "(stack). Each row comes from its own run: " + "; ".join(f"{k} {w}" for k, w in runs.items()) + "."
+             + ("" if same else " **Not the same machine**: compare the topologies within a row; across rows, only "
+                "roughly."), "", "| figure | stack | " + " | ".join(NAMES) + " |", "|---|---|" + "---|" * len(NAMES)]
+    rows = [("start (median s)", lambda v: v["startup"]["client_from_started_at_s"]["median"],
+             lambda v: v["start_first_commit_s"]["median"]),
+            ("memory (MiB)", total_idle_mib, lambda v: v["memory_mib"]),
+            ("kill -9 to back (median s)", lambda v: v["recovery_s"]["server"]["median"],
+             lambda v: v["kill9_back_s"]["median"]),
+            ("`docker stop` (s)", lambda v: v["stop"]["stop_s"], lambda v: v["stop_s"]["median"])]
+    for label, of_pair, of_stack in rows:
+        lines.append(f"| {label} | demo pair | " + " | ".join(f"{of_pair(pair['topologies'][n]):.2f}"
+                                                              for n in NAMES) + " |")
+        lines += [f"| | {s['stack']} | " + " | ".join(f"{of_stack(s['topologies'][n]):.2f}" for n in NAMES) + " |"
+                  for s in others]
+    return lines
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--readme"]:
         root = Path(__file__).resolve().parent.parent
-        write_readme(json.loads((root / "results/sample/results.json").read_text()), root / FIGURES_DOC)
+        write_readme(json.loads((root / "results/sample/results.json").read_text()), root / FIGURES_DOC,
+                     sample_stacks(root / "results/sample"))
     else:
         source = Path(sys.argv[1])
         print(write(json.loads(source.read_text()), source.parent))
-

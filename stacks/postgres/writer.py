@@ -33,7 +33,10 @@ STOP = threading.Event()
 
 
 def log(out, event: str, **fields) -> None:
-    line = json.dumps({"ts": round(time.time(), 3), "event": event, **fields}, separators=(",", ":"))
+    now = time.time()
+    # The lab's JSON-lines timestamp (UTC, milliseconds), as its own services write it.
+    ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+    line = json.dumps({"ts": ts, "event": event, **fields}, separators=(",", ":"))
     for stream in out:
         stream.write(line + "\n")
         stream.flush()

@@ -3,13 +3,13 @@
 The writer logs each row after commit() returned; after every fault, each logged row must be in the table
 and the writer must commit again on its own. Seen failing with `PG_SETTINGS: synchronous_commit=off
 wal_writer_delay=10000ms` in the stack (kill -9 lost the rows of the last seconds), passing as shipped.
-Deploys the stack first (playbooks/stack.yml; LAB_STACK chooses another stack file with the same services).
+Deploys the stack first (playbooks/stack.yml; LAB_STACK chooses another stack file with the same services)
+and removes it after.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import signal
 
 import pytest
@@ -18,14 +18,17 @@ from tests.support import ansible, docker, process
 from tests.support import stack as stacks
 
 STACK = stacks.load()
-DATABASE, WRITER = "postgres", "writer"
+DATABASE, WRITER = stacks.DATABASE, stacks.WRITER
 # Long enough for a restart with WAL replay on a loaded two-core machine; a deadline, not a wait.
 RESUME_S = 90
 
 
 @pytest.fixture(scope="module", autouse=True)
 def deployed():
+    """The stack deployed for these tests, and removed after them (its containers, volumes and network)."""
     stacks.deploy(STACK)
+    yield
+    stacks.teardown()
 
 
 def test_a_second_deploy_changes_nothing():
@@ -46,15 +49,6 @@ def last_row(topology: str) -> int:
     return max((n for n, _ in acknowledged(topology)), default=0)
 
 
-def table(topology: str) -> set[tuple[int, str]]:
-    """The rows in the table, read through PostgreSQL itself (psql over TCP, the stack's password)."""
-    password = STACK.setting(DATABASE, "POSTGRES_PASSWORD")
-    out = docker.engine("exec", "-e", f"PGPASSWORD={password}", STACK.container(topology, DATABASE), "psql",
-                        "--host=127.0.0.1", "--username=postgres", "--dbname=postgres", "--tuples-only",
-                        "--no-align", "--field-separator= ", "--command=SELECT n, token FROM lab_commits", timeout=60)
-    return {(int(n), token) for n, token in (line.split() for line in out.splitlines() if line.strip())}
-
-
 def writer_resumed(topology: str, after: int) -> int:
     """The first row the writer logs as committed above `after`: it came back on its own."""
     return process.wait_for(lambda: last_row(topology) > after and last_row(topology),
@@ -68,15 +62,9 @@ def committing(topology: str) -> int:
 
 def assert_nothing_lost(topology: str, fault: str) -> None:
     acked = acknowledged(topology)
-    lost = sorted(acked - table(topology))
+    lost = sorted(acked - STACK.rows(topology))
     assert not lost, (f"{topology}, {fault}: {len(lost)} of {len(acked)} acknowledged rows are not in the "
                       f"table (first {lost[:10]})")
-
-
-def postmaster_pid(container: str) -> int:
-    """The postmaster: the postgres process started with -D (its children are `postgres: ...`)."""
-    return next(row["pid"] for row in docker.processes(container)
-                if re.match(r"\S*/bin/postgres -D ", row["args"]))
 
 
 @pytest.mark.parametrize("topology", stacks.TOPOLOGIES)
@@ -88,7 +76,7 @@ def test_kill9_of_the_postmaster_loses_no_acknowledged_row(topology):
         # counts as a stop by hand (no restart): killed from the host, as the kernel's OOM killer would.
         os.kill(docker.inspect(container)["State"]["Pid"], signal.SIGKILL)
     else:
-        docker.engine("exec", "--user", "root", container, "kill", "-9", str(postmaster_pid(container)))
+        docker.engine("exec", "--user", "root", container, "kill", "-9", str(STACK.postmaster_pid(container)))
     writer_resumed(topology, last_row(topology))
     assert_nothing_lost(topology, "kill -9 of the postmaster")
 
@@ -105,8 +93,7 @@ def test_docker_stop_shuts_postgres_down_cleanly_and_loses_nothing(topology):
     process.at_once(lambda c: docker.engine("start", c, timeout=60), containers)
     writer_resumed(topology, last_row(topology))
     # PostgreSQL says at start whether its last stop was clean ("shut down") or a crash ("interrupted").
-    starts = re.findall(r"database system was (shut down|interrupted|not properly shut down)",
-                        STACK.output(topology, DATABASE))
+    starts = stacks.LAST_STOP.findall(STACK.output(topology, DATABASE))
     assert starts and starts[-1] == "shut down", f"{topology}: the start after docker stop found {starts[-1:]}"
     assert_nothing_lost(topology, "docker stop and start")
 

@@ -5,6 +5,7 @@ restated here."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,10 @@ from tests.support import ansible, docker
 from tests.support.project import LAYOUT, ROOT, _render
 
 TOPOLOGIES = ("single", "systemd", "split")
+# The PostgreSQL stack's services, as the data-loss tests and its benchmark know them (stacks/postgres.yml).
+DATABASE, WRITER = "postgres", "writer"
+# PostgreSQL's own words at a start for how its last stop ended: "shut down" (clean), else a crash.
+LAST_STOP = re.compile(r"database system was (shut down|interrupted|not properly shut down)")
 # The stack the tests deploy: LAB_STACK, as playbooks/stack.yml reads it.
 DEFAULT = ROOT / "stacks/postgres.yml"
 
@@ -33,6 +38,25 @@ class Stack:
     def setting(self, service: str, key: str) -> str:
         """A service's environment value, with the lab's paths it names (lab_layout_*) rendered."""
         return _render(self.service(service)["environment"][key], LAYOUT)
+
+    def health(self, service: str) -> str:
+        """The service's health check as a shell command (a command check; tcp and http are the role's)."""
+        return _render(self.service(service)["health"]["command"], LAYOUT)
+
+    def rows(self, topology: str) -> set[tuple[int, str]]:
+        """The PostgreSQL stack's table, (number, token), read through PostgreSQL itself (psql over TCP)."""
+        password = self.setting(DATABASE, "POSTGRES_PASSWORD")
+        out = docker.engine("exec", "-e", f"PGPASSWORD={password}", self.container(topology, DATABASE), "psql",
+                            "--host=127.0.0.1", "--username=postgres", "--dbname=postgres", "--tuples-only",
+                            "--no-align", "--field-separator= ", "--command=SELECT n, token FROM lab_commits",
+                            timeout=60)
+        return {(int(n), token) for n, token in (line.split() for line in out.splitlines() if line.strip())}
+
+    @staticmethod
+    def postmaster_pid(container: str) -> int:
+        """The postmaster: the postgres process started with -D (its children are `postgres: ...`)."""
+        return next(row["pid"] for row in docker.processes(container)
+                    if re.match(r"\S*/bin/postgres -D ", row["args"]))
 
     def container(self, topology: str, service: str) -> str:
         """The container that runs `service` in `topology` (playbooks/stack.yml's names)."""
@@ -57,6 +81,13 @@ class Stack:
 def load(path: str | os.PathLike | None = None) -> Stack:
     path = Path(path or os.environ.get("LAB_STACK") or DEFAULT).resolve()
     return Stack(path, yaml.safe_load(path.read_text()))
+
+
+def teardown() -> None:
+    """Everything the stack playbook created (the lab's label, value stack); images are kept."""
+    result = ansible.playbook("playbooks/teardown.yml", "-e", "lab_teardown_scope=stack", timeout=600)
+    if result.returncode:
+        raise docker.process.CommandFailed(f"playbooks/teardown.yml failed: {result.stdout[-3000:]}")
 
 
 def deploy(stack: Stack, timeout: float = 1500) -> str:

@@ -244,7 +244,8 @@ def test_readme_figures_are_the_samples(sample):
     text = (ROOT / report.FIGURES_DOC).read_text()
     assert report.README_BEGIN in text and report.README_END in text, f"{report.FIGURES_DOC} lost its markers"
     block = text.split(report.README_BEGIN, 1)[1].split(report.README_END, 1)[0].strip("\n")
-    assert block.splitlines() == report.readme_figures(sample), f"{report.FIGURES_DOC} differs from results/sample"
+    assert block.splitlines() == report.readme_block(sample, report.sample_stacks(ROOT / "results/sample")), \
+        f"{report.FIGURES_DOC} differs from results/sample"
 
 
 def met_of(results: dict, topology: str, target_start: str) -> bool | None:
