@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import signal
 import sys
 import time
 from pathlib import Path
@@ -46,24 +44,9 @@ MANAGER_PROCESSES = ("supervisord", "supervisord-waker", "/lib/systemd/", "/usr/
                      "dbus-daemon", "(sd-pam)")
 
 
-def committed(stack: stacks.Stack, topology: str) -> list[dict]:
-    return [e for e in writer_events(stack, topology) if e.get("event") == "committed"]
-
-
 def first_commit_after(stack: stacks.Stack, topology: str, after: float, deadline_s: float = 120) -> float:
-    return process.wait_for(lambda: stats.first_event_after(committed(stack, topology), "committed", after),
+    return process.wait_for(lambda: stats.first_event_after(stack.writer_events(topology), "committed", after),
                             deadline_s, f"{topology}: a row committed after {after:.3f}", 0.05)
-
-
-def healthy(stack: stacks.Stack, topology: str) -> bool:
-    """Every service's health check passes, run in its container as the engine's check runs it."""
-    return all(process.run(docker.ENGINE, "exec", stack.container(topology, s["name"]), "sh", "-c",
-                           stack.health(s["name"]), check=False).returncode == 0 for s in stack.data["services"])
-
-
-def lost_rows(stack: stacks.Stack, topology: str) -> int:
-    acked = {(e["n"], e["token"]) for e in committed(stack, topology)}
-    return len(acked - stack.rows(topology))
 
 
 def start_and_stop(stack: stacks.Stack, topology: str) -> dict[str, Any]:
@@ -76,15 +59,10 @@ def start_and_stop(stack: stacks.Stack, topology: str) -> dict[str, Any]:
     process.at_once(lambda c: docker.engine("start", c, timeout=60), containers)
     started = min(docker.started_at(c) for c in containers)
     commit = first_commit_after(stack, topology, started)
-    process.wait_for(lambda: healthy(stack, topology), 120, f"{topology}: every health check passing", 0.05)
+    process.wait_for(lambda: stack.healthy(topology), 120, f"{topology}: every health check passing", 0.05)
     healthy_at = time.time()
-    stops = stacks.LAST_STOP.findall(stack.output(topology, DATABASE))
-    return {"stop_s": stop_s, "clean": bool(stops) and stops[-1] == "shut down", "first_commit_s": commit - started,
+    return {"stop_s": stop_s, "clean": stack.last_stop(topology) == "shut down", "first_commit_s": commit - started,
             "healthy_s": healthy_at - started}
-
-
-def writer_events(stack: stacks.Stack, topology: str) -> list[dict]:
-    return docker.events(stack.container(topology, WRITER), stack.setting(WRITER, "WRITER_LOG"))
 
 
 def outage_s(events: list[dict], after: float) -> float | None:
@@ -111,18 +89,14 @@ def uptime_s(stack: stacks.Stack, topology: str) -> float:
 def kill9(stack: stacks.Stack, topology: str) -> dict[str, Any]:
     """kill -9 of the postmaster (in split, the container's PID 1, from the host): the writer's outage (last
     commit before to first commit after), and PostgreSQL's WAL replay time from its log."""
-    container = stack.container(topology, DATABASE)
     first_commit_after(stack, topology, time.time())
     need = SINGLE_CRASH_AFTER_S[topology]
     process.wait_for(lambda: uptime_s(stack, topology) >= need, need + 60,
                      f"{topology}: the database up {need} s (a single crash, not a crash loop)", 0.2)
     before = len(REDO.findall(stack.output(topology, DATABASE)))
     killed = time.time()
-    if topology == "split":
-        os.kill(docker.inspect(container)["State"]["Pid"], signal.SIGKILL)
-    else:
-        docker.engine("exec", "--user", "root", container, "kill", "-9", str(stack.postmaster_pid(container)))
-    back = process.wait_for(lambda: outage_s(writer_events(stack, topology), killed), 120,
+    stack.kill_database(topology)
+    back = process.wait_for(lambda: outage_s(stack.writer_events(topology), killed), 120,
                             f"{topology}: the writer committing again after the kill", 0.05)
     replays = process.wait_for(lambda: REDO.findall(stack.output(topology, DATABASE))[before:], 30,
                                f"{topology}: PostgreSQL's redo line", 0.2)
@@ -169,7 +143,7 @@ def measure_topology(stack: stacks.Stack, topology: str, runs: int, seconds: int
         "redo_s": stats.summarize([k["redo_s"] for k in kills]),
         "memory_mib": sum(container_mem_mib(containers).values()),
         "tps": tps, "pgbench_clients": clients, "pgbench_seconds": seconds,
-        "lost_rows": lost_rows(stack, topology), "acknowledged_rows": len(committed(stack, topology)),
+        "lost_rows": len(stack.lost(topology)), "acknowledged_rows": len(stack.acknowledged(topology)),
         "posture": {name: all(check(p) for p in postures.values()) for name, check in STACK_POSTURE},
         "root_processes": {c: root_processes(c) for c in containers},
     }

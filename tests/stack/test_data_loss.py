@@ -9,16 +9,13 @@ and removes it after.
 
 from __future__ import annotations
 
-import os
-import signal
-
 import pytest
 
 from tests.support import ansible, docker, process
 from tests.support import stack as stacks
 
 STACK = stacks.load()
-DATABASE, WRITER = stacks.DATABASE, stacks.WRITER
+DATABASE = stacks.DATABASE
 # Long enough for a restart with WAL replay on a loaded two-core machine; a deadline, not a wait.
 RESUME_S = 90
 
@@ -37,16 +34,8 @@ def test_a_second_deploy_changes_nothing():
     assert ansible.check_idempotent(stacks.deploy(STACK), expected) == []
 
 
-def acknowledged(topology: str) -> set[tuple[int, str]]:
-    """Every row the writer logged as committed, (number, token): after a loss the writer numbers rows
-    again, so the number alone would pass a lost row (its log outlives restarts: a named volume)."""
-    path = STACK.setting(WRITER, "WRITER_LOG")
-    return {(e["n"], e["token"]) for e in docker.events(STACK.container(topology, WRITER), path)
-            if e["event"] == "committed"}
-
-
 def last_row(topology: str) -> int:
-    return max((n for n, _ in acknowledged(topology)), default=0)
+    return max((n for n, _ in STACK.acknowledged(topology)), default=0)
 
 
 def writer_resumed(topology: str, after: int) -> int:
@@ -61,22 +50,15 @@ def committing(topology: str) -> int:
 
 
 def assert_nothing_lost(topology: str, fault: str) -> None:
-    acked = acknowledged(topology)
-    lost = sorted(acked - STACK.rows(topology))
-    assert not lost, (f"{topology}, {fault}: {len(lost)} of {len(acked)} acknowledged rows are not in the "
-                      f"table (first {lost[:10]})")
+    lost = STACK.lost(topology)
+    assert not lost, (f"{topology}, {fault}: {len(lost)} of {len(STACK.acknowledged(topology))} acknowledged "
+                      f"rows are not in the table (first {lost[:10]})")
 
 
 @pytest.mark.parametrize("topology", stacks.TOPOLOGIES)
 def test_kill9_of_the_postmaster_loses_no_acknowledged_row(topology):
     committing(topology)
-    container = STACK.container(topology, DATABASE)
-    if topology == "split":
-        # The postmaster is the container's PID 1, which no signal from inside may kill, and `docker kill`
-        # counts as a stop by hand (no restart): killed from the host, as the kernel's OOM killer would.
-        os.kill(docker.inspect(container)["State"]["Pid"], signal.SIGKILL)
-    else:
-        docker.engine("exec", "--user", "root", container, "kill", "-9", str(STACK.postmaster_pid(container)))
+    STACK.kill_database(topology)
     writer_resumed(topology, last_row(topology))
     assert_nothing_lost(topology, "kill -9 of the postmaster")
 
@@ -93,8 +75,8 @@ def test_docker_stop_shuts_postgres_down_cleanly_and_loses_nothing(topology):
     process.at_once(lambda c: docker.engine("start", c, timeout=60), containers)
     writer_resumed(topology, last_row(topology))
     # PostgreSQL says at start whether its last stop was clean ("shut down") or a crash ("interrupted").
-    starts = stacks.LAST_STOP.findall(STACK.output(topology, DATABASE))
-    assert starts and starts[-1] == "shut down", f"{topology}: the start after docker stop found {starts[-1:]}"
+    last = STACK.last_stop(topology)
+    assert last == "shut down", f"{topology}: the start after docker stop found {last!r}"
     assert_nothing_lost(topology, "docker stop and start")
 
 

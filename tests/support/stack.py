@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,9 +40,39 @@ class Stack:
         """A service's environment value, with the lab's paths it names (lab_layout_*) rendered."""
         return _render(self.service(service)["environment"][key], LAYOUT)
 
-    def health(self, service: str) -> str:
-        """The service's health check as a shell command (a command check; tcp and http are the role's)."""
-        return _render(self.service(service)["health"]["command"], LAYOUT)
+    def healthy(self, topology: str) -> bool:
+        """Every container of the topology passes its health check as deployed (the engine's, run now)."""
+        return all(docker.process.run(docker.ENGINE, "exec", c, "sh", "-c",
+                                      docker.inspect(c)["Config"]["Healthcheck"]["Test"][1], check=False
+                                      ).returncode == 0 for c in self.containers(topology))
+
+    def writer_events(self, topology: str) -> list[dict]:
+        """The PostgreSQL stack's writer log (a named volume: it outlives restarts)."""
+        return docker.events(self.container(topology, WRITER), self.setting(WRITER, "WRITER_LOG"))
+
+    def acknowledged(self, topology: str) -> set[tuple[int, str]]:
+        """Every row the writer logged as committed, (number, token): after a loss the writer numbers rows
+        again, so the number alone would pass a lost row."""
+        return {(e["n"], e["token"]) for e in self.writer_events(topology) if e.get("event") == "committed"}
+
+    def lost(self, topology: str) -> list[tuple[int, str]]:
+        """Acknowledged rows that are not in the table."""
+        return sorted(self.acknowledged(topology) - self.rows(topology))
+
+    def kill_database(self, topology: str) -> None:
+        """kill -9 of the postmaster. In split it is the container's PID 1, which no signal from inside may
+        kill, and `docker kill` counts as a stop by hand (no restart): killed from the host, as the kernel's
+        OOM killer would."""
+        container = self.container(topology, DATABASE)
+        if topology == "split":
+            os.kill(docker.inspect(container)["State"]["Pid"], signal.SIGKILL)
+        else:
+            docker.engine("exec", "--user", "root", container, "kill", "-9", str(self.postmaster_pid(container)))
+
+    def last_stop(self, topology: str) -> str | None:
+        """How PostgreSQL says its last stop ended, at its latest start: "shut down" (clean), else a crash."""
+        stops = LAST_STOP.findall(self.output(topology, DATABASE))
+        return stops[-1] if stops else None
 
     def rows(self, topology: str) -> set[tuple[int, str]]:
         """The PostgreSQL stack's table, (number, token), read through PostgreSQL itself (psql over TCP)."""
