@@ -35,10 +35,20 @@ ansible_runner.get_ansible_host = _with_podman
 SCENARIO_GROUPS = {"single": "lab_supervisord_hosts", "systemd": "lab_systemd_hosts", "split": "lab_split_hosts"}
 
 
+# The stack's own checks (LAB_STACK); the other modules check the demo pair.
+STACK_MODULE = "test_stack.py"
+
+
 def pytest_collection_modifyitems(config, items):
     """A module whose hosts are another scenario's (no systemd host in the single scenario, say) has
     nothing to check: report it as deselected, never as passed. Against the deployed lab, or for the
-    scenario's own group, an empty group is an error: a misspelled group must not skip a module."""
+    scenario's own group, an empty group is an error: a misspelled group must not skip a module.
+    With LAB_STACK the stack's checks run and the pair's are deselected; without it, the other way round."""
+    stack = bool(os.environ.get("LAB_STACK"))
+    other = [item for item in items if (item.path.name == STACK_MODULE) != stack]
+    if other:
+        config.hook.pytest_deselected(items=other)
+        items[:] = [item for item in items if item not in other]
     empty = [item for item in items if "NOTSET" in item.name]
     scenario = os.environ.get("MOLECULE_SCENARIO_NAME")
     groups = {item.module.testinfra_hosts[0].split("//", 1)[-1] for item in empty}

@@ -1,19 +1,20 @@
-"""A stack (stacks/*.yml) as the tests see it: its file, its containers in each topology (named as
-playbooks/stack.yml names them), and what its services wrote. The stack is read from its file, never
-restated here."""
+"""A stack (stacks/*.yml) as the tests see it: its file, its containers in each topology (found by the
+labels playbooks/stack_hosts.yml gives them), and what its services wrote. The stack is read from its file,
+never restated here."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from tests.support import ansible, docker
-from tests.support.project import LAYOUT, ROOT, _render
+from tests.support.project import LABEL, LAYOUT, ROOT, _render, role_yaml
 
 TOPOLOGIES = ("single", "systemd", "split")
 # The PostgreSQL stack's services, as the data-loss tests and its benchmark know them (stacks/postgres.yml).
@@ -22,12 +23,18 @@ DATABASE, WRITER = "postgres", "writer"
 LAST_STOP = re.compile(r"database system was (shut down|interrupted|not properly shut down)")
 # The stack the tests deploy: LAB_STACK, as playbooks/stack.yml reads it.
 DEFAULT = ROOT / "stacks/postgres.yml"
+# What a service's optional fields mean when the stack leaves them out (roles/lab_stack owns them).
+SERVICE_DEFAULTS: dict = role_yaml(ROOT / "roles/lab_stack/vars/main.yml")["__lab_stack_service_defaults"]
 
 
 @dataclass(frozen=True)
 class Stack:
     path: Path
     data: dict
+    # The label value of the deployment looked at: stack (playbooks/stack.yml) or molecule (lab_stack_scope).
+    scope: str
+    # Container names by (topology, service), once read from the engine: a replaced container keeps its name.
+    _names: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -35,6 +42,27 @@ class Stack:
 
     def service(self, name: str) -> dict:
         return next(s for s in self.data["services"] if s["name"] == name)
+
+    @property
+    def services(self) -> list[dict]:
+        """Every service with the role's defaults for what it leaves out, the lab's paths rendered."""
+        return [{key: _render(value, LAYOUT) for key, value in {**SERVICE_DEFAULTS, **s}.items()}
+                for s in self.data["services"]]
+
+    def main_pid(self, topology: str, service: str) -> int:
+        """The service's main process as its manager knows it: supervisord's pid, systemd's MainPID (0 unless
+        the unit is active), or PID 1 of its own container in split."""
+        container = self.container(topology, service)
+        if topology == "single":  # supervisorctl prints 0, or an error, for a program that is not running
+            out = docker.process.run(docker.ENGINE, "exec", container, "supervisorctl", "pid", service,
+                                     check=False).stdout.strip()
+            return int(out) if out.isdigit() else 0
+        if topology == "systemd":
+            active = docker.process.run(docker.ENGINE, "exec", container, "systemctl", "is-active", "--quiet",
+                                        service, check=False).returncode == 0
+            return int(docker.engine("exec", container, "systemctl", "show", "--property=MainPID", "--value",
+                                     service)) if active else 0
+        return 1
 
     def setting(self, service: str, key: str) -> str:
         """A service's environment value, with the lab's paths it names (lab_layout_*) rendered."""
@@ -89,10 +117,29 @@ class Stack:
         return next(row["pid"] for row in docker.processes(container)
                     if re.match(r"\S*/bin/postgres -D ", row["args"]))
 
+    def deployed(self) -> dict[str, list[str]]:
+        """The stack's containers the engine has in this scope, by topology, each named once, read from
+        their labels (topology, and the services each runs)."""
+        ids = docker.engine("ps", "--all", "--quiet", "--filter", f"label={LABEL}={self.scope}",
+                            "--filter", f"label={LABEL}.stack={self.name}").split()
+        found: dict[str, list[str]] = {}
+        for info in json.loads(docker.engine("inspect", "--type", "container", *ids)) if ids else []:
+            labels = info["Config"]["Labels"]
+            name = info["Name"].lstrip("/")
+            found.setdefault(labels[f"{LABEL}.topology"], []).append(name)
+            for service in labels[f"{LABEL}.services"].split(","):
+                self._names[labels[f"{LABEL}.topology"], service] = name
+        return {topology: sorted(names) for topology, names in found.items()}
+
     def container(self, topology: str, service: str) -> str:
-        """The container that runs `service` in `topology` (playbooks/stack.yml's names)."""
-        prefix = f"lab-{self.name}"
-        return f"{prefix}-split-{service}" if topology == "split" else f"{prefix}-{topology}"
+        """The container that runs `service` in `topology`; LookupError while none does."""
+        if (topology, service) not in self._names:
+            self.deployed()
+        try:
+            return self._names[topology, service]
+        except KeyError:
+            raise LookupError(f"no container of the stack {self.name} ({self.scope}) runs {service} in "
+                              f"{topology}: is it deployed?") from None
 
     def containers(self, topology: str) -> list[str]:
         return sorted({self.container(topology, s["name"]) for s in self.data["services"]})
@@ -109,9 +156,13 @@ class Stack:
         return result.stdout + result.stderr
 
 
-def load(path: str | os.PathLike | None = None) -> Stack:
-    path = Path(path or os.environ.get("LAB_STACK") or DEFAULT).resolve()
-    return Stack(path, yaml.safe_load(path.read_text()))
+def load(path: str | os.PathLike | None = None, scope: str = "stack") -> Stack:
+    """The stack file (LAB_STACK, else the PostgreSQL stack) and its deployment of that scope."""
+    # Molecule runs in the scenario's directory: a relative LAB_STACK names the project's file, as in
+    # playbooks/stack_hosts.yml.
+    path = (Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", ".")) / (path or os.environ.get("LAB_STACK")
+                                                                       or DEFAULT)).resolve()
+    return Stack(path, yaml.safe_load(path.read_text()), scope)
 
 
 def teardown() -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -31,13 +32,45 @@ def service(data, name):
     return next(s for s in data["services"] if s["name"] == name)
 
 
+def added(output: str) -> list[str]:
+    """The containers stack_hosts.yml added, as its loop labels them: "name (topology: services)"."""
+    return re.findall(r"\(item=(\S+ \([a-z]+: [^)]*\))\)", output)
+
+
 def test_the_shipped_stack_passes_and_yields_every_topology(tmp_path):
     result, output = check(tmp_path)
     assert result.returncode == 0, output
-    stack = stacks.load(SHIPPED)
-    for topology in stacks.TOPOLOGIES:
-        for container in stack.containers(topology):
-            assert container in output, f"{container} was not added ({topology})"
+    names = [s["name"] for s in stacks.load(SHIPPED).data["services"]]
+    assert added(output) == [f"lab-postgres-single (single: {', '.join(names)})",
+                             f"lab-postgres-systemd (systemd: {', '.join(names)})"] + [
+                             f"lab-postgres-split-{name} (split: {name})" for name in names]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "stacks").glob("*.yml")), ids=lambda p: p.name)
+def test_every_shipped_stack_passes(path):
+    result = ansible.playbook("playbooks/stack_hosts.yml", timeout=120, env={"LAB_STACK": str(path)})
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert len(added(output)) == 2 + len(stacks.load(path).data["services"]), output
+
+
+def test_under_molecule_only_the_scenarios_topology_with_the_projects_file(tmp_path):
+    """Molecule's inventory (molecule/hosts.yml with the lab's group_vars, as .config/molecule links them)
+    asks for the scenario's topology only, names the containers molecule-*, and a relative LAB_STACK names
+    the project's file (Molecule runs in the scenario's directory): here a copy, renamed, under tmp_path."""
+    shutil.copytree(SHIPPED.parent, tmp_path / "stacks")
+    copy = tmp_path / "stacks/postgres.yml"
+    copy.write_text(SHIPPED.read_text().replace("name: postgres\n", "name: copy\n", 1))
+    inventory = tmp_path / "inventory"
+    inventory.mkdir()
+    shutil.copy(ROOT / "molecule/hosts.yml", inventory / "hosts.yml")
+    (inventory / "group_vars").symlink_to(ROOT / "inventory/lab/group_vars")
+    result = ansible.playbook("-i", str(inventory), "playbooks/stack_hosts.yml", timeout=120, env={
+        "LAB_STACK": "stacks/postgres.yml", "MOLECULE_PROJECT_DIRECTORY": str(tmp_path),
+        "MOLECULE_SCENARIO_NAME": "systemd"})
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert added(output) == ["molecule-copy-systemd (systemd: postgres, writer)"]
 
 
 CASES = [
@@ -66,6 +99,14 @@ CASES = [
     ("http without a port", lambda d: service(d, "writer").update(health={"http": "/"}),
      "service writer: health: http needs a port"),
 ]
+
+
+def test_a_topology_that_is_not_one_is_named():
+    result = ansible.playbook("playbooks/stack_hosts.yml", "-e", '{"lab_stack_topologies": ["split", "swarm"]}',
+                              timeout=120, env={"LAB_STACK": str(SHIPPED)})
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "lab_stack_topologies must name single, systemd or split" in output and "swarm" in output, output
 
 
 @pytest.mark.parametrize(("mutate", "message"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
