@@ -726,7 +726,8 @@ def engine_advice(results: dict[str, Any]) -> list[str]:
 # --- a stack's comparison (benchmark/stack.py) --------------------------------------------------------------------
 
 # Rows of a stack's table: label, the figure from one topology's measurements, and which way is better
-# ("low", "high"; None: not ranked). The best topology of a ranked row is marked in the table.
+# ("low", "high"; None: not ranked). The best topology of a ranked row is marked in the table. A row whose
+# figure a run lacks (the PostgreSQL stack's own, for another stack; an older run's) is left out.
 STACK_ROWS: list[tuple[str, Any, str | None]] = [
     ("start: StartedAt to the first committed row (median s)", lambda v: v["start_first_commit_s"]["median"], "low"),
     ("start: StartedAt to every health check passing (median s)", lambda v: v["start_healthy_s"]["median"], "low"),
@@ -739,6 +740,21 @@ STACK_ROWS: list[tuple[str, Any, str | None]] = [
 ]
 
 
+def stack_rows(t: dict[str, Any]) -> list[tuple[str, dict[str, float], str | None]]:
+    """The rows every topology of the run has figures for: STACK_ROWS, then kill -9 of each service."""
+    rows = []
+    for label, get, better in STACK_ROWS:
+        try:
+            rows.append((label, {n: get(v) for n, v in t.items()}, better))
+        except KeyError:
+            continue
+    services = [s for s in next(iter(t.values())).get("service_kill9_back_s", {})
+                if all(s in v.get("service_kill9_back_s", {}) for v in t.values())]
+    rows += [(f"kill -9 of {s}: back and healthy (median s)",
+              {n: v["service_kill9_back_s"][s]["median"] for n, v in t.items()}, "low") for s in services]
+    return rows
+
+
 def best_of(values: dict[str, float], better: str | None) -> str | None:
     """The topology with the best figure of a ranked row; None for a tie or an unranked row."""
     if better is None or len(set(values.values())) < 2:
@@ -747,23 +763,32 @@ def best_of(values: dict[str, float], better: str | None) -> str | None:
     return pick(values, key=values.__getitem__)
 
 
+def holds(failures: dict[str, str]) -> str:
+    """A verdict from each topology's failure ("" for none)."""
+    bad = {n: f for n, f in failures.items() if f}
+    return "**holds** in every topology" if not bad else "**does not hold**: " + ", ".join(
+        f"{n} {f}" for n, f in bad.items())
+
+
 def stack_verdicts(results: dict[str, Any]) -> list[str]:
-    """What a user weighs, each computed from the run: data safety first, then the figures' winners."""
+    """What a user weighs, each computed from the run: data safety first (the PostgreSQL stack's), the stops,
+    then the figures' winners."""
     t = results["topologies"]
-    lost = {n: v["lost_rows"] for n, v in t.items()}
-    clean = {n: (v["stops_clean"], v["stops"]) for n, v in t.items()}
-    acked = ", ".join(f"{n} {v['acknowledged_rows']} rows" for n, v in t.items())
-    lines = [
-        "- Nothing acknowledged is lost: " + ("**holds** in every topology" if not any(lost.values()) else
-                                               "**does not hold**: " + ", ".join(f"{n} lost {c}" for n, c in
-                                                                                  lost.items() if c))
-        + f" ({acked} acknowledged, "
-        f"{results['runs']} kill -9 and {results['runs']} stops each).",
-        "- `docker stop` is a clean PostgreSQL shutdown (no SIGKILL, no crash recovery at the next start): "
-        + ("**holds** in every topology" if all(c == s for c, s in clean.values()) else "**does not hold**: "
-           + ", ".join(f"{n} {c} of {s}" for n, (c, s) in clean.items() if c != s)) + "."]
-    for label, get, better in STACK_ROWS:
-        values = {n: get(v) for n, v in t.items()}
+    lines = []
+    if all("lost_rows" in v for v in t.values()):
+        acked = ", ".join(f"{n} {v['acknowledged_rows']} rows" for n, v in t.items())
+        lines += [
+            "- Nothing acknowledged is lost: " + holds({n: f"lost {v['lost_rows']}" if v["lost_rows"] else ""
+                                                        for n, v in t.items()})
+            + f" ({acked} acknowledged, {results['runs']} kill -9 and {results['runs']} stops each).",
+            "- `docker stop` is a clean PostgreSQL shutdown (no SIGKILL, no crash recovery at the next start): "
+            + holds({n: f"{v['stops_clean']} of {v['stops']}" if v["stops_clean"] != v["stops"] else ""
+                     for n, v in t.items()}) + "."]
+    if all("stops_sigkilled" in v for v in t.values()):
+        lines.append("- `docker stop` ends every container on its stop signal, within its grace (the engine "
+                     "SIGKILLs none): " + holds({n: f"{v['stops_sigkilled']} of {v['stops']} stops SIGKILLed"
+                                                 if v["stops_sigkilled"] else "" for n, v in t.items()}) + ".")
+    for label, values, better in stack_rows(t):
         best = best_of(values, better)
         if best:
             worst = (max if better == "low" else min)(values.values())
@@ -774,27 +799,33 @@ def stack_verdicts(results: dict[str, Any]) -> list[str]:
 def stack_markdown(results: dict[str, Any]) -> list[str]:
     """A stack's section: the verdicts, the figures per topology (best marked), the posture."""
     t = results["topologies"]
+    first = next(iter(t.values()))
+    load = (f"; pgbench at {first['pgbench_clients']} clients for {first['pgbench_seconds']} s beside the writer"
+            if "pgbench_clients" in first else "")
     lines = [f"## Stack `{results['stack']}` ({results['file']})", "",
              f"Run {results['started']} on {results['engine']}, {results['duration_s']:.0f} s; medians of "
-             f"{results['runs']} runs; pgbench at {next(iter(t.values()))['pgbench_clients']} clients for "
-             f"{next(iter(t.values()))['pgbench_seconds']} s beside the writer. Each kill -9 is a single crash, made "
-             "once the database has run " + ", ".join(f"{s:g} s in {n}" for n, s in results["single_crash_after_s"]
-                                                       .items()) + " (the engine doubles its restart delay for a "
-             "container that dies within 10 s of its start; supervisord counts a program that dies within 1 s as "
-             "a failed start and backs off).", "", *stack_verdicts(results), "",
+             f"{results['runs']} runs{load}. Each kill -9 is a single crash, made once the service has run "
+             + ", ".join(f"{s:g} s in {n}" for n, s in results["single_crash_after_s"].items())
+             + " (the engine doubles its restart delay for a container that dies within 10 s of its start; "
+             "supervisord counts a program that dies within 1 s as a failed start and backs off).", "",
+             *stack_verdicts(results), "",
              "| | " + " | ".join(t) + " |", "|---|" + "---|" * len(t),
              "| containers | " + " | ".join(str(len(v["containers"])) for v in t.values()) + " |"]
-    for label, get, better in STACK_ROWS:
-        values = {n: get(v) for n, v in t.items()}
+    for label, values, better in stack_rows(t):
         best = best_of(values, better)
         lines.append(f"| {label} | " + " | ".join(f"**{x:.2f}**" if n == best else f"{x:.2f}"
                                                   for n, x in values.items()) + " |")
-    lines += ["| clean shutdowns at `docker stop` | " + " | ".join(f"{v['stops_clean']} of {v['stops']}"
-                                                                   for v in t.values()) + " |",
-              "| acknowledged rows lost | " + " | ".join(str(v["lost_rows"]) for v in t.values()) + " |",
-              "| processes as root besides the manager | " + " | ".join(
-                  str(sum(len(p) for p in v["root_processes"].values())) for v in t.values()) + " |"]
-    checks = list(next(iter(t.values()))["posture"])
+    counted = [("SIGKILLed at `docker stop`", lambda v: f"{v['stops_sigkilled']} of {v['stops']}"),
+               ("clean shutdowns at `docker stop`", lambda v: f"{v['stops_clean']} of {v['stops']}"),
+               ("acknowledged rows lost", lambda v: str(v["lost_rows"]))]
+    for label, get in counted:
+        try:
+            lines.append(f"| {label} | " + " | ".join(get(v) for v in t.values()) + " |")
+        except KeyError:
+            continue
+    lines.append("| processes as root besides the manager | " + " | ".join(
+        str(sum(len(p) for p in v["root_processes"].values())) for v in t.values()) + " |")
+    checks = list(first["posture"])
     lines += ["", "| posture check | " + " | ".join(t) + " |", "|---|" + "---|" * len(t),
               *[f"| {c} | " + " | ".join("pass" if v["posture"][c] else "**fail**" for v in t.values()) + " |"
                 for c in checks]]
@@ -809,21 +840,26 @@ def stacks_compared(pair: dict[str, Any], others: list[dict[str, Any]]) -> list[
         return f"{results['started'][:10]}, {m.get('cores', '?')} cores, kernel {m.get('kernel', '?')}, " \
                f"Docker {m.get('engine', '?')}"
 
-    runs = {"demo pair": where(pair), **{s["stack"]: where(s) for s in others}}
+    runs = {"demo pair (roles)": where(pair), **{s["stack"]: where(s) for s in others}}
     same = len({w.split(", ", 1)[1] for w in runs.values()}) == 1
-    lines = ["", "## Both stacks side by side", "",
-             "Start: the engine's StartedAt to the client's first success (pair) or the first committed row "
-             "(stack). Each row comes from its own run: " + "; ".join(f"{k} {w}" for k, w in runs.items()) + "."
+    lines = ["", "## The stacks side by side", "",
+             "Start: the engine's StartedAt to the client's first success (pair), the first committed row "
+             "(the PostgreSQL stack) or every health check passing (another stack). kill -9: of the pair's "
+             "server, of the postmaster (the writer's outage), or another stack's slowest service. Memory: the "
+             "pair's processes' idle RSS; a stack's containers' memory as the engine counts it (its cgroup, "
+             "page cache included), so a stack reads higher for the same processes. "
+             "Each row comes from its own run: " + "; ".join(f"{k} {w}" for k, w in runs.items()) + "."
              + ("" if same else " **Not the same machine**: compare the topologies within a row; across rows, only "
                 "roughly."), "", "| figure | stack | " + " | ".join(NAMES) + " |", "|---|---|" + "---|" * len(NAMES)]
     rows = [("start (median s)", lambda v: v["startup"]["client_from_started_at_s"]["median"],
-             lambda v: v["start_first_commit_s"]["median"]),
+             lambda v: (v.get("start_first_commit_s") or v["start_healthy_s"])["median"]),
             ("memory (MiB)", total_idle_mib, lambda v: v["memory_mib"]),
             ("kill -9 to back (median s)", lambda v: v["recovery_s"]["server"]["median"],
-             lambda v: v["kill9_back_s"]["median"]),
+             lambda v: (v.get("kill9_back_s") or max(v["service_kill9_back_s"].values(),
+                                                      key=lambda k: k["median"]))["median"]),
             ("`docker stop` (s)", lambda v: v["stop"]["stop_s"], lambda v: v["stop_s"]["median"])]
     for label, of_pair, of_stack in rows:
-        lines.append(f"| {label} | demo pair | " + " | ".join(f"{of_pair(pair['topologies'][n]):.2f}"
+        lines.append(f"| {label} | demo pair (roles) | " + " | ".join(f"{of_pair(pair['topologies'][n]):.2f}"
                                                               for n in NAMES) + " |")
         lines += [f"| | {s['stack']} | " + " | ".join(f"{of_stack(s['topologies'][n]):.2f}" for n in NAMES) + " |"
                   for s in others]

@@ -4,12 +4,15 @@ Usage: python -m benchmark.stack --stack stacks/postgres.yml [--runs 3] [--pgben
 (scripts/lab bench --stack FILE). Deploys the stack with playbooks/stack.yml, measures, and writes
 <out>/<time>/stack-<name>.json and stack-<name>.md; removes what it deployed (the lab's label, value stack).
 
-Per topology: image sizes; start (the engine's StartedAt to every health check passing, and to the first
-row the writer commits); memory; commits per second at a fixed concurrency (pgbench, in the database's
-container, beside the writer); kill -9 of the postmaster: the writer's outage (its last commit before to
-its first after), with PostgreSQL's own WAL replay time; docker stop time, and whether PostgreSQL reported
-a clean shutdown at its next start; acknowledged rows lost over all of it (the data-loss tests' check);
-the privilege posture.
+Any stack, per topology: image sizes; start (the engine's StartedAt to every health check passing); memory;
+docker stop time, and whether the engine had to SIGKILL a container (a stop signal nothing handled); kill -9
+of each service's main process, a single crash each: until its manager (the engine, in split) runs it again
+and its container passes its health check; the privilege posture.
+The PostgreSQL stack's shape (services postgres and writer) adds: start to the first row the writer commits;
+commits per second at a fixed concurrency (pgbench, in the database's container, beside the writer); kill -9
+of the postmaster: the writer's outage (its last commit before to its first after), with PostgreSQL's own WAL
+replay time; whether PostgreSQL reported a clean shutdown at its next start; acknowledged rows lost over all
+of it (the data-loss tests' check).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -33,7 +37,7 @@ DATABASE, WRITER = stacks.DATABASE, stacks.WRITER
 # PostgreSQL's own words for its WAL replay after a crash, and pgbench's for its rate.
 REDO = re.compile(r"redo done at \S+ system usage: .*? elapsed: ([0-9.]+) s")
 TPS = re.compile(r"tps = ([0-9.]+) \(without initial connection time\)")
-# A single crash, as the lab's pair is measured: made once the database has run this long (seconds). The
+# A single crash, as the lab's pair is measured: made once the service has run this long (seconds). The
 # engine doubles its restart delay for a container that dies within 10 s of its start; supervisord counts
 # a program that dies within startsecs (1 s) as a failed start and backs off (1 s, 2 s, ...).
 SINGLE_CRASH_AFTER_S = {"split": 10.0, "single": 2.0, "systemd": 2.0}
@@ -50,19 +54,43 @@ def first_commit_after(stack: stacks.Stack, topology: str, after: float, deadlin
 
 
 def start_and_stop(stack: stacks.Stack, topology: str) -> dict[str, Any]:
-    """docker stop of the topology's containers (timed; was PostgreSQL's shutdown clean?), then docker start
-    (the engine's StartedAt to every health check passing, and to the first committed row)."""
+    """docker stop of the topology's containers (timed; did the engine have to SIGKILL one?), then docker start
+    (the engine's StartedAt to every health check passing; the PostgreSQL stack's: to the first committed row,
+    and whether PostgreSQL's shutdown was clean)."""
     containers = stack.containers(topology)
     t0 = time.monotonic()
     process.at_once(lambda c: docker.engine("stop", c, timeout=60), containers)
     stop_s = time.monotonic() - t0
+    # 128 + 9: the engine's SIGKILL at the end of the grace, a stop signal nothing in the container handled.
+    sigkilled = sum(docker.inspect(c)["State"]["ExitCode"] == 128 + signal.SIGKILL for c in containers)
     process.at_once(lambda c: docker.engine("start", c, timeout=60), containers)
     started = min(docker.started_at(c) for c in containers)
-    commit = first_commit_after(stack, topology, started)
+    found: dict[str, Any] = {"stop_s": stop_s, "sigkilled": sigkilled}
+    if stack.is_database:
+        found["first_commit_s"] = first_commit_after(stack, topology, started) - started
     process.wait_for(lambda: stack.healthy(topology), 120, f"{topology}: every health check passing", 0.05)
-    healthy_at = time.time()
-    return {"stop_s": stop_s, "clean": stack.last_stop(topology) == "shut down", "first_commit_s": commit - started,
-            "healthy_s": healthy_at - started}
+    found["healthy_s"] = time.time() - started
+    if stack.is_database:
+        found["clean"] = stack.last_stop(topology) == "shut down"
+    return found
+
+
+def service_kill9(stack: stacks.Stack, topology: str, service: str) -> float:
+    """kill -9 of the service's main process, a single crash (SINGLE_CRASH_AFTER_S): seconds until its manager
+    (or the engine, in split) runs it again and its container passes its health check."""
+    need = SINGLE_CRASH_AFTER_S[topology]
+    process.wait_for(lambda: stack.process_uptime_s(topology, service) >= need, need + 60,
+                     f"{topology}: {service} up {need} s (a single crash, not a crash loop)", 0.2)
+    container, before = stack.container(topology, service), stack.incarnation(topology, service)
+    killed = time.time()
+    stack.kill9(topology, service)
+
+    def back() -> bool:
+        now = stack.incarnation(topology, service)
+        return now != before and now[0] > 0 and stack.container_healthy(container)
+
+    process.wait_for(back, 120, f"{topology}: {service} back and healthy after kill -9", 0.02)
+    return time.time() - killed
 
 
 def outage_s(events: list[dict], after: float) -> float | None:
@@ -77,21 +105,13 @@ def outage_s(events: list[dict], after: float) -> float | None:
     return None if back is None or last is None else back - last
 
 
-def uptime_s(stack: stacks.Stack, topology: str) -> float:
-    """How long the database has run: its container (split, where it is PID 1), else its postmaster."""
-    container = stack.container(topology, DATABASE)
-    if topology == "split":
-        return time.time() - docker.started_at(container)
-    pid = stack.postmaster_pid(container)
-    return float(docker.engine("exec", container, "ps", "-o", "etimes=", "-p", str(pid)))
-
-
 def kill9(stack: stacks.Stack, topology: str) -> dict[str, Any]:
     """kill -9 of the postmaster (in split, the container's PID 1, from the host): the writer's outage (last
     commit before to first commit after), and PostgreSQL's WAL replay time from its log."""
     first_commit_after(stack, topology, time.time())
     need = SINGLE_CRASH_AFTER_S[topology]
-    process.wait_for(lambda: uptime_s(stack, topology) >= need, need + 60,
+    postmaster = None if topology == "split" else stack.postmaster_pid(stack.container(topology, DATABASE))
+    process.wait_for(lambda: stack.process_uptime_s(topology, DATABASE, postmaster) >= need, need + 60,
                      f"{topology}: the database up {need} s (a single crash, not a crash loop)", 0.2)
     before = len(REDO.findall(stack.output(topology, DATABASE)))
     killed = time.time()
@@ -123,27 +143,33 @@ def root_processes(container: str) -> list[str]:
 def measure_topology(stack: stacks.Stack, topology: str, runs: int, seconds: int, clients: int) -> dict[str, Any]:
     containers = stack.containers(topology)
     starts = [start_and_stop(stack, topology) for _ in range(runs)]
-    kills = [kill9(stack, topology) for _ in range(runs)]
-    progress(f"{topology}: pgbench {seconds} s at {clients} clients")
-    tps = pgbench(stack, topology, seconds, clients)
-    first_commit_after(stack, topology, time.time())
-    postures = posture.measure(containers)
-    images = {}
-    for c in containers:
-        image = docker.inspect(c)["Config"]["Image"]
-        images[c] = json.loads(docker.engine("image", "inspect", image))[0]["Size"] / 2**20
-    return {
+    progress(f"{topology}: kill -9 of each service, {runs} single crashes each")
+    found: dict[str, Any] = {
         "containers": containers,
-        "image_mib": images,
-        "start_first_commit_s": stats.summarize([s["first_commit_s"] for s in starts]),
         "start_healthy_s": stats.summarize([s["healthy_s"] for s in starts]),
         "stop_s": stats.summarize([s["stop_s"] for s in starts]),
-        "stops_clean": sum(s["clean"] for s in starts), "stops": len(starts),
-        "kill9_back_s": stats.summarize([k["back_s"] for k in kills]),
-        "redo_s": stats.summarize([k["redo_s"] for k in kills]),
+        "stops_sigkilled": sum(s["sigkilled"] for s in starts), "stops": len(starts),
+        "service_kill9_back_s": {s["name"]: stats.summarize([service_kill9(stack, topology, s["name"])
+                                                              for _ in range(runs)]) for s in stack.services},
+    }
+    if stack.is_database:
+        kills = [kill9(stack, topology) for _ in range(runs)]
+        progress(f"{topology}: pgbench {seconds} s at {clients} clients")
+        found |= {"start_first_commit_s": stats.summarize([s["first_commit_s"] for s in starts]),
+                  "stops_clean": sum(s["clean"] for s in starts),
+                  "kill9_back_s": stats.summarize([k["back_s"] for k in kills]),
+                  "redo_s": stats.summarize([k["redo_s"] for k in kills]),
+                  "tps": pgbench(stack, topology, seconds, clients), "pgbench_clients": clients,
+                  "pgbench_seconds": seconds}
+        first_commit_after(stack, topology, time.time())
+        found |= {"lost_rows": len(stack.lost(topology)), "acknowledged_rows": len(stack.acknowledged(topology))}
+    else:
+        process.wait_for(lambda: stack.healthy(topology), 120, f"{topology}: every health check passing", 0.2)
+    postures = posture.measure(containers)
+    return found | {
+        "image_mib": {c: json.loads(docker.engine("image", "inspect", docker.inspect(c)["Config"]["Image"]))[0]["Size"]
+                      / 2**20 for c in containers},
         "memory_mib": sum(container_mem_mib(containers).values()),
-        "tps": tps, "pgbench_clients": clients, "pgbench_seconds": seconds,
-        "lost_rows": len(stack.lost(topology)), "acknowledged_rows": len(stack.acknowledged(topology)),
         "posture": {name: all(check(p) for p in postures.values()) for name, check in STACK_POSTURE},
         "root_processes": {c: root_processes(c) for c in containers},
     }
@@ -160,10 +186,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs < 1 or args.pgbench_seconds < 1 or args.pgbench_clients < 1:
         parser.error("--runs, --pgbench-seconds and --pgbench-clients must be at least 1")
     stack = stacks.load(args.stack)
-    if not {DATABASE, WRITER} <= {s["name"] for s in stack.data["services"]}:
-        parser.error(f"{args.stack}: this comparison needs the services {DATABASE} and {WRITER} "
-                     "(stacks/postgres.yml's); its stack has "
-                     f"{', '.join(s['name'] for s in stack.data['services'])}")
     began = time.time()
     progress(f"deploying {stack.path} (playbooks/stack.yml)")
     stacks.deploy(stack)

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,9 +71,12 @@ class Stack:
 
     def healthy(self, topology: str) -> bool:
         """Every container of the topology passes its health check as deployed (the engine's, run now)."""
-        return all(docker.process.run(docker.ENGINE, "exec", c, "sh", "-c",
-                                      docker.inspect(c)["Config"]["Healthcheck"]["Test"][1], check=False
-                                      ).returncode == 0 for c in self.containers(topology))
+        return all(self.container_healthy(c) for c in self.containers(topology))
+
+    @property
+    def is_database(self) -> bool:
+        """The PostgreSQL stack's shape (a database and its writer), which has figures of its own."""
+        return {DATABASE, WRITER} <= {s["name"] for s in self.data["services"]}
 
     def writer_events(self, topology: str) -> list[dict]:
         """The PostgreSQL stack's writer log (a named volume: it outlives restarts)."""
@@ -87,15 +91,40 @@ class Stack:
         """Acknowledged rows that are not in the table."""
         return sorted(self.acknowledged(topology) - self.rows(topology))
 
-    def kill_database(self, topology: str) -> None:
-        """kill -9 of the postmaster. In split it is the container's PID 1, which no signal from inside may
-        kill, and `docker kill` counts as a stop by hand (no restart): killed from the host, as the kernel's
-        OOM killer would."""
-        container = self.container(topology, DATABASE)
+    def kill9(self, topology: str, service: str, pid: int | None = None) -> None:
+        """kill -9 of the service's main process (or `pid`). In split it is the container's PID 1, which no
+        signal from inside may kill, and `docker kill` counts as a stop by hand (no restart): killed from the
+        host, as the kernel's OOM killer would."""
+        container = self.container(topology, service)
         if topology == "split":
             os.kill(docker.inspect(container)["State"]["Pid"], signal.SIGKILL)
         else:
-            docker.engine("exec", "--user", "root", container, "kill", "-9", str(self.postmaster_pid(container)))
+            docker.engine("exec", "--user", "root", container, "kill", "-9",
+                          str(pid or self.main_pid(topology, service)))
+
+    def kill_database(self, topology: str) -> None:
+        """kill -9 of the postmaster, the process PostgreSQL's children belong to."""
+        pid = None if topology == "split" else self.postmaster_pid(self.container(topology, DATABASE))
+        self.kill9(topology, DATABASE, pid)
+
+    def incarnation(self, topology: str, service: str) -> tuple[int, str]:
+        """Which run of the service this is: its main pid and its container's start (split keeps PID 1)."""
+        container = self.container(topology, service)
+        return self.main_pid(topology, service), docker.inspect(container)["State"]["StartedAt"]
+
+    def process_uptime_s(self, topology: str, service: str, pid: int | None = None) -> float:
+        """How long the service's main process (or `pid`) has run: its container's in split, where it is PID 1."""
+        container = self.container(topology, service)
+        if topology == "split":
+            return time.time() - docker.started_at(container)
+        pid = pid or self.main_pid(topology, service)
+        return float(docker.engine("exec", container, "ps", "-o", "etimes=", "-p", str(pid))) if pid else 0.0
+
+    def container_healthy(self, container: str) -> bool:
+        """The container passes its health check as deployed (the engine's, run now)."""
+        return docker.process.run(docker.ENGINE, "exec", container, "sh", "-c",
+                                  docker.inspect(container)["Config"]["Healthcheck"]["Test"][1],
+                                  check=False).returncode == 0
 
     def last_stop(self, topology: str) -> str | None:
         """How PostgreSQL says its last stop ended, at its latest start: "shut down" (clean), else a crash."""

@@ -27,6 +27,13 @@ RESULTS = {"stack": "postgres", "file": "stacks/postgres.yml", "started": "2026-
                           "split": topology(1.5, 110.0, 880.0)}}
 
 
+# The demo pair's run (benchmark/run.py), as much of it as the stacks' comparison reads.
+PAIR_TOPOLOGY = {"startup": {"client_from_started_at_s": {"median": 0.6}}, "processes": {}, "memory_idle_mib": {},
+                 "recovery_s": {"server": {"median": 0.3}}, "stop": {"stop_s": 0.4}}
+PAIR = {"topologies": dict.fromkeys(report.NAMES, PAIR_TOPOLOGY), "started": "2026-11-20T10:00:00Z",
+        "machine": MACHINE}
+
+
 def test_verdicts_hold_when_nothing_was_lost_and_every_stop_was_clean():
     text = "\n".join(report.stack_markdown(RESULTS))
     assert "Nothing acknowledged is lost: **holds** in every topology" in text
@@ -52,10 +59,7 @@ def test_the_best_topology_of_each_row_is_computed():
 
 
 def test_both_stacks_side_by_side_read_each_runs_figures():
-    pair_topology = {"startup": {"client_from_started_at_s": {"median": 0.6}}, "processes": {}, "memory_idle_mib": {},
-                     "recovery_s": {"server": {"median": 0.3}}, "stop": {"stop_s": 0.4}}
-    pair = {"topologies": dict.fromkeys(report.NAMES, pair_topology), "started": "2026-11-20T10:00:00Z",
-            "machine": MACHINE}
+    pair = PAIR
     lines = report.stacks_compared(pair, [RESULTS])
     assert "| | postgres | 2.00 | 3.00 | 1.50 |" in lines
     assert "Not the same machine" not in "\n".join(lines)
@@ -81,3 +85,43 @@ def test_the_writers_outage_spans_its_last_commit_before_the_error_to_its_first_
     after = stats.parse_ts("2026-11-26T20:00:00.050Z")
     assert round(bench.outage_s(events, after), 3) == 1.25
     assert bench.outage_s(events[:3], after) is None, "no commit after the error yet"
+
+
+def generic(healthy: float, kills: dict[str, float], sigkilled: int = 0) -> dict:
+    """A topology of a stack without the PostgreSQL stack's shape: the figures every stack gets."""
+    return {"containers": ["c"], "image_mib": {"c": 120.0}, "start_healthy_s": {"n": 3, "median": healthy},
+            "stop_s": {"n": 3, "median": 0.3}, "stops_sigkilled": sigkilled, "stops": 3,
+            "service_kill9_back_s": {s: {"n": 3, "median": k} for s, k in kills.items()}, "memory_mib": 30.0,
+            "posture": {"4.1 container user is not root": True}, "root_processes": {"c": []}}
+
+
+GENERIC = dict(RESULTS, stack="pair", file="stacks/pair.yml", topologies={
+    "single": generic(0.4, {"lab-server": 0.5, "lab-client": 0.6}),
+    "systemd": generic(0.9, {"lab-server": 0.3, "lab-client": 0.2}),
+    "split": generic(0.3, {"lab-server": 1.4, "lab-client": 1.1}, sigkilled=1)})
+
+
+def test_any_stack_gets_the_common_rows_and_only_those_its_run_has():
+    lines = report.stack_markdown(GENERIC)
+    text = "\n".join(lines)
+    assert "| kill -9 of lab-client: back and healthy (median s) | 0.60 | **0.20** | 1.10 |" in lines
+    assert "| start: StartedAt to every health check passing (median s) | 0.40 | 0.90 | **0.30** |" in lines
+    assert "- kill -9 of lab-server: back and healthy (median s): **systemd** (0.30; the worst 1.40)." in lines
+    assert "| SIGKILLed at `docker stop` | 0 of 3 | 0 of 3 | 1 of 3 |" in lines
+    for absent in ("first committed row", "pgbench", "acknowledged", "clean PostgreSQL shutdown"):
+        assert absent not in text, absent
+
+
+def test_a_sigkilled_stop_turns_the_stop_verdict():
+    text = "\n".join(report.stack_markdown(GENERIC))
+    assert "SIGKILLs none): **does not hold**: split 1 of 3 stops SIGKILLed." in text
+    results = copy.deepcopy(GENERIC)
+    results["topologies"]["split"]["stops_sigkilled"] = 0
+    assert "SIGKILLs none): **holds** in every topology." in "\n".join(report.stack_markdown(results))
+
+
+def test_another_stack_beside_the_pair_reads_its_health_and_slowest_service():
+    lines = report.stacks_compared(PAIR, [GENERIC])
+    start = [line for line in lines if line.startswith("| | pair |")]
+    assert start[0] == "| | pair | 0.40 | 0.90 | 0.30 |"
+    assert "| | pair | 0.60 | 0.30 | 1.40 |" in lines  # kill -9: each topology's slowest service
