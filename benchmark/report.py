@@ -846,8 +846,8 @@ def stacks_compared(pair: dict[str, Any], others: list[dict[str, Any]]) -> list[
              "Start: the engine's StartedAt to the client's first success (pair), the first committed row "
              "(the PostgreSQL stack) or every health check passing (another stack). kill -9: of the pair's "
              "server, of the postmaster (the writer's outage), or another stack's slowest service. Memory: the "
-             "pair's processes' idle RSS; a stack's containers' memory as the engine counts it (its cgroup, "
-             "page cache included), so a stack reads higher for the same processes. "
+             "containers' as `docker stats` reports it, the pair's at idle, a stack's after its kill -9 rounds "
+             "(the PostgreSQL stack's after pgbench too). "
              "Each row comes from its own run: " + "; ".join(f"{k} {w}" for k, w in runs.items()) + "."
              + ("" if same else " **Not the same machine**: compare the topologies within a row; across rows, only "
                 "roughly."), "", "| figure | stack | " + " | ".join(NAMES) + " |", "|---|---|" + "---|" * len(NAMES)]
