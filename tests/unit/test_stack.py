@@ -98,6 +98,9 @@ CASES = [
     ("relative state", lambda d: service(d, "postgres").update(state=["data"]), "service postgres: state/logs: 'data'"),
     ("http without a port", lambda d: service(d, "writer").update(health={"http": "/"}),
      "service writer: health: http needs a port"),
+    ("pip option", lambda d: service(d, "writer").update(pip=["--pre", "gunicorn"]),
+     "service writer: pip: '--pre' must be a requirement"),
+    ("pip not a list", lambda d: service(d, "writer").update(pip={"gunicorn": "23"}), "pip"),
 ]
 
 
@@ -122,3 +125,27 @@ def test_no_stack_file_is_a_clear_error():
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "Name a stack file: LAB_STACK=stacks/postgres.yml" in output, output
+
+
+def test_a_pip_ca_bundle_that_is_not_there_is_named_before_any_build(tmp_path):
+    """PIP_CERT (lab_images_pip_cert) naming a missing file fails before the engine is asked anything."""
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(f"""
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - ansible.builtin.include_role:
+        name: {ROOT / 'roles/lab_images'}
+        tasks_from: stack
+      vars:
+        lab_images_stack_name: web
+        lab_images_stack_images: [{{from: "lab-python:latest", name: "lab-python-web:latest"}}]
+        lab_images_stack_venvs: [{{path: /srv/venv, requirements: [gunicorn]}}]
+""")
+    missing = tmp_path / "no-such-ca.pem"
+    result = ansible.playbook("-i", "localhost,", str(playbook), timeout=120, env={"PIP_CERT": str(missing)})
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert f"lab_images_pip_cert (from PIP_CERT) names {missing}, which is not a file" in output, output
+    assert "docker_image_info" not in output and "Read the lab images" not in output, output
