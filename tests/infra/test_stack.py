@@ -44,17 +44,13 @@ def run(container: str, *argv: str, user: str | None = None) -> int:
                               check=False).returncode
 
 
-def spec(name: str) -> dict:
-    return next(s for s in SERVICES if s["name"] == name)
-
-
 @pytest.mark.parametrize(("topology", "service"), EACH)
 def test_each_service_runs_under_its_manager_as_its_user(stack, topology, service):
     container = stack.container(topology, service)
     pid = stack.main_pid(topology, service)
     assert pid > 0, f"{service} is not running under {topology}'s manager in {container}"
     user = docker.engine("exec", container, "ps", "-o", "user:32=", "-p", str(pid))
-    assert user == spec(service)["user"], f"{service} (pid {pid}) runs as {user} in {container}"
+    assert user == STACK.service(service)["user"], f"{service} (pid {pid}) runs as {user} in {container}"
 
 
 @pytest.mark.parametrize(("topology", "service", "needs"),
@@ -82,7 +78,7 @@ def signal_number(value: str | int) -> int:
 
 @pytest.mark.parametrize(("topology", "service"), EACH)
 def test_the_manager_stops_each_service_with_its_signal_and_grace(stack, topology, service):
-    container, want = stack.container(topology, service), spec(service)
+    container, want = stack.container(topology, service), STACK.service(service)
     if topology == "single":
         conf = dict(line.split("=", 1) for line in
                     docker.read_file(container, f"/etc/supervisor/conf.d/{service}.conf").splitlines() if "=" in line)
@@ -114,7 +110,7 @@ def test_each_port_accepts_where_the_stack_reaches_it(stack, topology, service, 
 
 @pytest.mark.parametrize(("topology", "service"), EACH)
 def test_each_service_may_write_its_log_directory(stack, topology, service):
-    container, want = stack.container(topology, service), spec(service)
+    container, want = stack.container(topology, service), STACK.service(service)
     # By number: the engine looks a name up in the image's /etc/passwd, not in the account Ansible added.
     user = ":".join(docker.engine("exec", container, "id", flag, want["user"]) for flag in ("-u", "-g"))
     assert run(container, "test", "-d", want["logs"], "-a", "-w", want["logs"], user=user) == 0, (

@@ -42,7 +42,8 @@ class Stack:
         return self.data["name"]
 
     def service(self, name: str) -> dict:
-        return next(s for s in self.data["services"] if s["name"] == name)
+        """One service as `services` gives it: the role's defaults filled in, the lab's paths rendered."""
+        return next(s for s in self.services if s["name"] == name)
 
     @property
     def services(self) -> list[dict]:
