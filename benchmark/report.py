@@ -751,16 +751,27 @@ def stack_rows(t: dict[str, Any]) -> list[tuple[str, dict[str, float], str | Non
     services = [s for s in next(iter(t.values())).get("service_kill9_back_s", {})
                 if all(s in v.get("service_kill9_back_s", {}) for v in t.values())]
     rows += [(f"kill -9 of {s}: back and healthy (median s)",
-              {n: v["service_kill9_back_s"][s]["median"] for n, v in t.items()}, "low") for s in services]
+              {n: back_median(v["service_kill9_back_s"][s]) for n, v in t.items()}, "low") for s in services]
     return rows
 
 
-def best_of(values: dict[str, float], better: str | None) -> str | None:
-    """The topology with the best figure of a ranked row; None for a tie or an unranked row."""
-    if better is None or len(set(values.values())) < 2:
+def back_median(kills: dict[str, Any]) -> float | None:
+    """A service's kill -9 rounds: the median time to back, or None when a round was not back in time."""
+    return None if kills.get("not_back") else kills["median"]
+
+
+def figure(x: float | None) -> str:
+    return "not back" if x is None else f"{x:.2f}"
+
+
+def best_of(values: dict[str, float | None], better: str | None) -> str | None:
+    """The topology with the best figure of a ranked row; None for a tie or an unranked row. A topology without
+    a figure (a service not back) is never the best."""
+    known = {n: x for n, x in values.items() if x is not None}
+    if better is None or not known or len(set(values.values())) < 2:
         return None
     pick = min if better == "low" else max
-    return pick(values, key=values.__getitem__)
+    return pick(known, key=known.__getitem__)
 
 
 def holds(failures: dict[str, str]) -> str:
@@ -768,6 +779,17 @@ def holds(failures: dict[str, str]) -> str:
     bad = {n: f for n, f in failures.items() if f}
     return "**holds** in every topology" if not bad else "**does not hold**: " + ", ".join(
         f"{n} {f}" for n, f in bad.items())
+
+
+def left(v: dict[str, Any]) -> str:
+    """The processes a topology's kill -9 rounds left running, per service ("" for none)."""
+    return ", ".join(f"{s} {k} left" for s, k in v["service_kill9_left"].items() if k)
+
+
+def slowest_back(v: dict[str, Any]) -> float | None:
+    """A topology's slowest service back after its kill -9 rounds; None when one was not back in time."""
+    backs = [back_median(k) for k in v["service_kill9_back_s"].values()]
+    return None if None in backs else max(backs)
 
 
 def stack_verdicts(results: dict[str, Any]) -> list[str]:
@@ -784,15 +806,21 @@ def stack_verdicts(results: dict[str, Any]) -> list[str]:
             "- `docker stop` is a clean PostgreSQL shutdown (no SIGKILL, no crash recovery at the next start): "
             + holds({n: f"{v['stops_clean']} of {v['stops']}" if v["stops_clean"] != v["stops"] else ""
                      for n, v in t.items()}) + "."]
-    if all("stops_sigkilled" in v for v in t.values()):
-        lines.append("- `docker stop` ends every container on its stop signal, within its grace (the engine "
-                     "SIGKILLs none): " + holds({n: f"{v['stops_sigkilled']} of {v['stops']} stops SIGKILLed"
-                                                 if v["stops_sigkilled"] else "" for n, v in t.items()}) + ".")
+    if all("sigkilled_services" in v for v in t.values()):
+        lines.append("- `docker stop` ends every service on its stop signal, within its grace (neither the engine "
+                     "nor a manager SIGKILLs one): " + holds({
+                         n: f"{v['stops_sigkilled']} of {v['stops']} stops SIGKILLed "
+                            f"{', '.join(v['sigkilled_services'])}" if v["stops_sigkilled"] else ""
+                         for n, v in t.items()}) + ".")
+    if all("service_kill9_left" in v for v in t.values()):
+        lines.append("- A kill -9 of a service's main process ends all of it (nothing of the killed run still "
+                     "running when its new run is healthy): " + holds({n: left(v) for n, v in t.items()}) + ".")
     for label, values, better in stack_rows(t):
         best = best_of(values, better)
         if best:
-            worst = (max if better == "low" else min)(values.values())
-            lines.append(f"- {label}: **{best}** ({values[best]:.2f}; the worst {worst:.2f}).")
+            known = [x for x in values.values() if x is not None]
+            worst = None if len(known) < len(values) else (max if better == "low" else min)(known)
+            lines.append(f"- {label}: **{best}** ({values[best]:.2f}; the worst {figure(worst)}).")
     return lines
 
 
@@ -807,17 +835,21 @@ def stack_markdown(results: dict[str, Any]) -> list[str]:
              f"{results['runs']} runs{load}. Each kill -9 is a single crash, made once the service has run "
              + ", ".join(f"{s:g} s in {n}" for n, s in results["single_crash_after_s"].items())
              + " (the engine doubles its restart delay for a container that dies within 10 s of its start; "
-             "supervisord counts a program that dies within 1 s as a failed start and backs off).", "",
+             "supervisord counts a program that dies within 1 s as a failed start and backs off). Back: a new "
+             "run of the service, its health check passing and nothing of the killed run still running"
+             + (f"; not back when that took over {results['back_within_s']:g} s" if "back_within_s" in results
+                else "") + ".", "",
              *stack_verdicts(results), "",
              "| | " + " | ".join(t) + " |", "|---|" + "---|" * len(t),
              "| containers | " + " | ".join(str(len(v["containers"])) for v in t.values()) + " |"]
     for label, values, better in stack_rows(t):
         best = best_of(values, better)
-        lines.append(f"| {label} | " + " | ".join(f"**{x:.2f}**" if n == best else f"{x:.2f}"
+        lines.append(f"| {label} | " + " | ".join(f"**{x:.2f}**" if n == best else figure(x)
                                                   for n, x in values.items()) + " |")
     counted = [("SIGKILLed at `docker stop`", lambda v: f"{v['stops_sigkilled']} of {v['stops']}"),
                ("clean shutdowns at `docker stop`", lambda v: f"{v['stops_clean']} of {v['stops']}"),
-               ("acknowledged rows lost", lambda v: str(v["lost_rows"]))]
+               ("acknowledged rows lost", lambda v: str(v["lost_rows"])),
+               ("kill -9: processes of the killed run left at the new run's health (most)", lambda v: left(v) or "0")]
     for label, get in counted:
         try:
             lines.append(f"| {label} | " + " | ".join(get(v) for v in t.values()) + " |")
@@ -855,13 +887,12 @@ def stacks_compared(pair: dict[str, Any], others: list[dict[str, Any]]) -> list[
              lambda v: (v.get("start_first_commit_s") or v["start_healthy_s"])["median"]),
             ("memory (MiB)", total_idle_mib, lambda v: v["memory_mib"]),
             ("kill -9 to back (median s)", lambda v: v["recovery_s"]["server"]["median"],
-             lambda v: (v.get("kill9_back_s") or max(v["service_kill9_back_s"].values(),
-                                                      key=lambda k: k["median"]))["median"]),
+             lambda v: v["kill9_back_s"]["median"] if "kill9_back_s" in v else slowest_back(v)),
             ("`docker stop` (s)", lambda v: v["stop"]["stop_s"], lambda v: v["stop_s"]["median"])]
     for label, of_pair, of_stack in rows:
         lines.append(f"| {label} | demo pair (roles) | " + " | ".join(f"{of_pair(pair['topologies'][n]):.2f}"
                                                               for n in NAMES) + " |")
-        lines += [f"| | {s['stack']} | " + " | ".join(f"{of_stack(s['topologies'][n]):.2f}" for n in NAMES) + " |"
+        lines += [f"| | {s['stack']} | " + " | ".join(figure(of_stack(s['topologies'][n])) for n in NAMES) + " |"
                   for s in others]
     return lines
 

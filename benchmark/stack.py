@@ -5,9 +5,10 @@ Usage: python -m benchmark.stack --stack stacks/postgres.yml [--runs 3] [--pgben
 <out>/<time>/stack-<name>.json and stack-<name>.md; removes what it deployed (the lab's label, value stack).
 
 Any stack, per topology: image sizes; start (the engine's StartedAt to every health check passing); memory;
-docker stop time, and whether the engine had to SIGKILL a container (a stop signal nothing handled); kill -9
-of each service's main process, a single crash each: until its manager (the engine, in split) runs it again
-and its container passes its health check; the privilege posture.
+docker stop time, and which services were SIGKILLed, by the engine or by their manager (a stop signal not
+obeyed within the grace); kill -9 of each service's main process, a single crash each: until its manager (the
+engine, in split) runs it again and its container passes its health check, and what of the killed run was
+still running then; the privilege posture.
 The PostgreSQL stack's shape (services postgres and writer) adds: start to the first row the writer commits;
 commits per second at a fixed concurrency (pgbench, in the database's container, beside the writer); kill -9
 of the postmaster: the writer's outage (its last commit before to its first after), with PostgreSQL's own WAL
@@ -41,6 +42,8 @@ TPS = re.compile(r"tps = ([0-9.]+) \(without initial connection time\)")
 # engine doubles its restart delay for a container that dies within 10 s of its start; supervisord counts
 # a program that dies within startsecs (1 s) as a failed start and backs off (1 s, 2 s, ...).
 SINGLE_CRASH_AFTER_S = {"split": 10.0, "single": 2.0, "systemd": 2.0}
+# Seconds a service has to be back after a kill -9 before it counts as not back.
+BACK_WITHIN_S = 30
 # The posture checks that judge the lab's own server and client by name do not apply to a stack's services.
 STACK_POSTURE = [(name, check) for name, check in posture.POSTURE_CHECKS if "services run as non-root" not in name]
 # Processes a manager runs as root by design (the manager itself and its helpers).
@@ -54,18 +57,21 @@ def first_commit_after(stack: stacks.Stack, topology: str, after: float, deadlin
 
 
 def start_and_stop(stack: stacks.Stack, topology: str) -> dict[str, Any]:
-    """docker stop of the topology's containers (timed; did the engine have to SIGKILL one?), then docker start
-    (the engine's StartedAt to every health check passing; the PostgreSQL stack's: to the first committed row,
-    and whether PostgreSQL's shutdown was clean)."""
+    """docker stop of the topology's containers (timed; which services were SIGKILLed, by the engine or by
+    their manager, their stop signal not obeyed within the grace?), then docker start (the engine's StartedAt
+    to every health check passing; the PostgreSQL stack's: to the first committed row, and whether
+    PostgreSQL's shutdown was clean)."""
     containers = stack.containers(topology)
-    t0 = time.monotonic()
+    since, t0 = time.time(), time.monotonic()
     process.at_once(lambda c: docker.engine("stop", c, timeout=60), containers)
     stop_s = time.monotonic() - t0
-    # 128 + 9: the engine's SIGKILL at the end of the grace, a stop signal nothing in the container handled.
-    sigkilled = sum(docker.inspect(c)["State"]["ExitCode"] == 128 + signal.SIGKILL for c in containers)
+    # 128 + 9: the engine's SIGKILL at the end of its grace, a stop signal nothing in the container handled.
+    sigkilled = {s["name"] for s in stack.services
+                 if docker.inspect(stack.container(topology, s["name"]))["State"]["ExitCode"] == 128 + signal.SIGKILL}
     process.at_once(lambda c: docker.engine("start", c, timeout=60), containers)
     started = min(docker.started_at(c) for c in containers)
-    found: dict[str, Any] = {"stop_s": stop_s, "sigkilled": sigkilled}
+    found: dict[str, Any] = {"stop_s": stop_s,
+                             "sigkilled": sorted(sigkilled | set(stack.manager_sigkilled(topology, since)))}
     if stack.is_database:
         found["first_commit_s"] = first_commit_after(stack, topology, started) - started
     process.wait_for(lambda: stack.healthy(topology), 120, f"{topology}: every health check passing", 0.05)
@@ -75,22 +81,54 @@ def start_and_stop(stack: stacks.Stack, topology: str) -> dict[str, Any]:
     return found
 
 
-def service_kill9(stack: stacks.Stack, topology: str, service: str) -> float:
-    """kill -9 of the service's main process, a single crash (SINGLE_CRASH_AFTER_S): seconds until its manager
-    (or the engine, in split) runs it again and its container passes its health check."""
+def service_kill9(stack: stacks.Stack, topology: str, service: str) -> dict[str, Any]:
+    """kill -9 of the service's main process, a single crash (SINGLE_CRASH_AFTER_S). When its manager (or the
+    engine, in split) runs it again and its container passes its health check: how many processes of the killed
+    run (its children: workers, helpers) are still running. Then the seconds until it is back: a new run, the
+    health check passing, nothing of the killed run left (a leftover worker may hold the port and answer the
+    health check while the new run cannot start); None when that takes longer than BACK_WITHIN_S."""
     need = SINGLE_CRASH_AFTER_S[topology]
     process.wait_for(lambda: stack.process_uptime_s(topology, service) >= need, need + 60,
                      f"{topology}: {service} up {need} s (a single crash, not a crash loop)", 0.2)
     container, before = stack.container(topology, service), stack.incarnation(topology, service)
+    run = stack.run_of(topology, service)
     killed = time.time()
     stack.kill9(topology, service)
 
-    def back() -> bool:
+    def running_again() -> bool:
         now = stack.incarnation(topology, service)
         return now != before and now[0] > 0 and stack.container_healthy(container)
 
-    process.wait_for(back, 120, f"{topology}: {service} back and healthy after kill -9", 0.02)
-    return time.time() - killed
+    process.wait_for(running_again, 120, f"{topology}: {service} running again and healthy after kill -9", 0.02)
+    healthy_s = time.time() - killed
+    left = stack.still_running(topology, service, run)
+    if not left:
+        return {"back_s": healthy_s, "left": 0}
+    try:  # the leftovers first (one exec a poll), then the service's own new run, healthy
+        process.wait_for(lambda: not stack.still_running(topology, service, run), BACK_WITHIN_S,
+                         f"{topology}: nothing of {service}'s killed run left", 0.02)
+        process.wait_for(running_again, max(BACK_WITHIN_S - (time.time() - killed), 0.1),
+                         f"{topology}: {service} running again and healthy, nothing of its killed run left", 0.02)
+    except TimeoutError:
+        return {"back_s": None, "left": left}
+    return {"back_s": time.time() - killed, "left": left}
+
+
+def service_kill9_rounds(stack: stacks.Stack, topology: str, service: str, runs: int) -> list[dict[str, Any]]:
+    """`runs` kill -9 rounds of the service, ended by the first it is not back from: what is left of the killed
+    run still holds it then, and a restart of its container ends that for the rounds that follow."""
+    rounds = []
+    for _ in range(runs):
+        rounds.append(service_kill9(stack, topology, service))
+        if rounds[-1]["back_s"] is None:
+            restart(stack, stack.container(topology, service))
+            break
+    return rounds
+
+
+def restart(stack: stacks.Stack, container: str) -> None:
+    docker.engine("restart", container, timeout=60)
+    process.wait_for(lambda: stack.container_healthy(container), 120, f"{container} healthy after its restart", 0.05)
 
 
 def outage_s(events: list[dict], after: float) -> float | None:
@@ -148,10 +186,15 @@ def measure_topology(stack: stacks.Stack, topology: str, runs: int, seconds: int
         "containers": containers,
         "start_healthy_s": stats.summarize([s["healthy_s"] for s in starts]),
         "stop_s": stats.summarize([s["stop_s"] for s in starts]),
-        "stops_sigkilled": sum(s["sigkilled"] for s in starts), "stops": len(starts),
-        "service_kill9_back_s": {s["name"]: stats.summarize([service_kill9(stack, topology, s["name"])
-                                                              for _ in range(runs)]) for s in stack.services},
+        "stops_sigkilled": sum(bool(s["sigkilled"]) for s in starts), "stops": len(starts),
+        "sigkilled_services": sorted({name for s in starts for name in s["sigkilled"]}),
     }
+    crashes = {s["name"]: service_kill9_rounds(stack, topology, s["name"], runs) for s in stack.services}
+    found |= {"service_kill9_back_s": {name: stats.summarize([c["back_s"] for c in cs if c["back_s"] is not None])
+                                       | {"not_back": sum(c["back_s"] is None for c in cs)}
+                                       for name, cs in crashes.items()},
+              # Per service: the most processes of a killed run left running when it was back, over the kills.
+              "service_kill9_left": {name: max(c["left"] for c in cs) for name, cs in crashes.items()}}
     if stack.is_database:
         kills = [kill9(stack, topology) for _ in range(runs)]
         progress(f"{topology}: pgbench {seconds} s at {clients} clients")
@@ -193,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                                if stack.path.is_relative_to(stacks.ROOT) else str(stack.path),
                                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(began)),
                                "engine": docker.ENGINE, "machine": machine(), "runs": args.runs,
-                               "single_crash_after_s": SINGLE_CRASH_AFTER_S,
+                               "single_crash_after_s": SINGLE_CRASH_AFTER_S, "back_within_s": BACK_WITHIN_S,
                                "topologies": {}}
     try:
         for topology in stacks.TOPOLOGIES:

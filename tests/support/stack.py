@@ -22,6 +22,10 @@ TOPOLOGIES = ("single", "systemd", "split")
 DATABASE, WRITER = "postgres", "writer"
 # PostgreSQL's own words at a start for how its last stop ended: "shut down" (clean), else a crash.
 LAST_STOP = re.compile(r"database system was (shut down|interrupted|not properly shut down)")
+# A manager's own SIGKILL at a stop, of a service that outlived its stop_grace, in the manager's words: the
+# engine does not see it (the container still exits as asked). Group 1: the service.
+MANAGER_SIGKILL = {"single": re.compile(r"killing '([^']+)' \(\d+\) with SIGKILL"),
+                   "systemd": re.compile(r"^(\S+)\.service: State 'stop-sigterm' timed out\. Killing\.$", re.M)}
 # The stack the tests deploy: LAB_STACK, as playbooks/stack.yml reads it.
 DEFAULT = ROOT / "stacks/postgres.yml"
 # What a service's optional fields mean when the stack leaves them out (roles/lab_stack owns them).
@@ -103,6 +107,31 @@ class Stack:
             docker.engine("exec", "--user", "root", container, "kill", "-9",
                           str(pid or self.main_pid(topology, service)))
 
+    def run_of(self, topology: str, service: str) -> set[tuple[int, str]]:
+        """The service's main process and every process under it, each as (pid, start time), a pid alone may be
+        used again: what a kill -9 of the main process should end. In split, every process of its container."""
+        container = self.container(topology, service)
+        rows = [line.split(None, 2) for line in docker.engine("exec", container, "ps", "-eo",
+                                                              "pid=,ppid=,lstart=").splitlines()]
+        started = {int(pid): lstart for pid, _, lstart in rows}
+        children: dict[int, list[int]] = {}
+        for pid, ppid, _ in rows:
+            children.setdefault(int(ppid), []).append(int(pid))
+        found, todo = set(), [self.main_pid(topology, service)]
+        while todo:
+            pid = todo.pop()
+            if pid in started:
+                found.add((pid, started[pid]))
+                todo += children.get(pid, [])
+        return found
+
+    def still_running(self, topology: str, service: str, run: set[tuple[int, str]]) -> int:
+        """How many processes of `run` (run_of, before a kill) are still running."""
+        container = self.container(topology, service)
+        now = {(int(pid), lstart) for pid, lstart in (line.split(None, 1) for line in docker.engine(
+            "exec", container, "ps", "-eo", "pid=,lstart=").splitlines())}
+        return len(run & now)
+
     def kill_database(self, topology: str) -> None:
         """kill -9 of the postmaster, the process PostgreSQL's children belong to."""
         pid = None if topology == "split" else self.postmaster_pid(self.container(topology, DATABASE))
@@ -126,6 +155,21 @@ class Stack:
         return docker.process.run(docker.ENGINE, "exec", container, "sh", "-c",
                                   docker.inspect(container)["Config"]["Healthcheck"]["Test"][1],
                                   check=False).returncode == 0
+
+    def manager_sigkilled(self, topology: str, since: float) -> list[str]:
+        """The services the topology's manager SIGKILLed since `since` (epoch seconds): supervisord says so in
+        its log (the container's output), systemd in the journal, which outlive a restart. In split the engine
+        is the manager: its SIGKILL shows in the container's exit code (128 + 9), read before the next start."""
+        if topology == "split":
+            return []
+        container = self.containers(topology)[0]
+        if topology == "single":
+            result = docker.process.run(docker.ENGINE, "logs", "--since", f"{since:.6f}", container)
+            said = result.stdout + result.stderr
+        else:
+            said = docker.engine("exec", container, "journalctl", "--no-pager", "--output=cat",
+                                 f"--since=@{since:.6f}")
+        return sorted(set(MANAGER_SIGKILL[topology].findall(said)) & {s["name"] for s in self.services})
 
     def last_stop(self, topology: str) -> str | None:
         """How PostgreSQL says its last stop ended, at its latest start: "shut down" (clean), else a crash."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 
+import pytest
+
 from benchmark import report, stats
 from benchmark import stack as bench
 from tests.support import stack as stacks
@@ -87,10 +89,11 @@ def test_the_writers_outage_spans_its_last_commit_before_the_error_to_its_first_
     assert bench.outage_s(events[:3], after) is None, "no commit after the error yet"
 
 
-def generic(healthy: float, kills: dict[str, float], sigkilled: int = 0) -> dict:
+def generic(healthy: float, kills: dict[str, float], sigkilled: tuple[str, ...] = ()) -> dict:
     """A topology of a stack without the PostgreSQL stack's shape: the figures every stack gets."""
     return {"containers": ["c"], "image_mib": {"c": 120.0}, "start_healthy_s": {"n": 3, "median": healthy},
-            "stop_s": {"n": 3, "median": 0.3}, "stops_sigkilled": sigkilled, "stops": 3,
+            "stop_s": {"n": 3, "median": 0.3}, "stops_sigkilled": len(sigkilled), "stops": 3,
+            "sigkilled_services": list(sigkilled), "service_kill9_left": dict.fromkeys(kills, 0),
             "service_kill9_back_s": {s: {"n": 3, "median": k} for s, k in kills.items()}, "memory_mib": 30.0,
             "posture": {"4.1 container user is not root": True}, "root_processes": {"c": []}}
 
@@ -98,7 +101,7 @@ def generic(healthy: float, kills: dict[str, float], sigkilled: int = 0) -> dict
 GENERIC = dict(RESULTS, stack="pair", file="stacks/pair.yml", topologies={
     "single": generic(0.4, {"lab-server": 0.5, "lab-client": 0.6}),
     "systemd": generic(0.9, {"lab-server": 0.3, "lab-client": 0.2}),
-    "split": generic(0.3, {"lab-server": 1.4, "lab-client": 1.1}, sigkilled=1)})
+    "split": generic(0.3, {"lab-server": 1.4, "lab-client": 1.1}, sigkilled=("lab-client",))})
 
 
 def test_any_stack_gets_the_common_rows_and_only_those_its_run_has():
@@ -114,10 +117,59 @@ def test_any_stack_gets_the_common_rows_and_only_those_its_run_has():
 
 def test_a_sigkilled_stop_turns_the_stop_verdict():
     text = "\n".join(report.stack_markdown(GENERIC))
-    assert "SIGKILLs none): **does not hold**: split 1 of 3 stops SIGKILLed." in text
+    assert "nor a manager SIGKILLs one): **does not hold**: split 1 of 3 stops SIGKILLed lab-client." in text
     results = copy.deepcopy(GENERIC)
-    results["topologies"]["split"]["stops_sigkilled"] = 0
-    assert "SIGKILLs none): **holds** in every topology." in "\n".join(report.stack_markdown(results))
+    results["topologies"]["split"] |= {"stops_sigkilled": 0, "sigkilled_services": []}
+    assert "nor a manager SIGKILLs one): **holds** in every topology." in "\n".join(report.stack_markdown(results))
+
+
+def test_a_stop_verdict_needs_the_managers_kills_measured():
+    """A run from before the managers' own SIGKILLs were counted (the engine's only) gets no stop verdict."""
+    results = copy.deepcopy(GENERIC)
+    for topology in results["topologies"].values():
+        del topology["sigkilled_services"]
+    assert "SIGKILLs" not in "\n".join(report.stack_verdicts(results))
+
+
+# Each manager's own words when a service outlived its grace at a stop, as they wrote them here (a gunicorn app
+# given USR1, which it takes to reopen its logs, as its stop signal), beside the lines around them.
+MANAGER_SAID = {
+    "single": """2026-12-07 09:11:47,154 INFO waiting for app to die
+2026-12-07 09:11:49,261 WARN killing 'app' (826) with SIGKILL
+2026-12-07 09:11:49,264 WARN stopped: app (terminated by SIGKILL)
+2026-12-07 09:11:49,264 INFO reaped unknown pid 832 (terminated by SIGKILL)
+2026-12-07 09:11:44,246 INFO stopped: proxy (exit status 0)""",
+    "systemd": """app.service: State 'stop-sigterm' timed out. Killing.
+app.service: Killing process 376 (gunicorn) with signal SIGKILL.
+app.service: Main process exited, code=killed, status=9/KILL
+Stopped proxy.service - nginx in front of the app.""",
+}
+
+
+@pytest.mark.parametrize("topology", ["single", "systemd"])
+def test_a_managers_own_sigkill_is_read_from_its_words(topology):
+    assert stacks.MANAGER_SIGKILL[topology].findall(MANAGER_SAID[topology]) == ["app"]
+
+
+def test_what_a_kill_9_leaves_running_turns_its_verdict():
+    text = "\n".join(report.stack_markdown(GENERIC))
+    assert "still running when its new run is healthy): **holds** in every topology." in text
+    assert "| kill -9: processes of the killed run left at the new run's health (most) | 0 | 0 | 0 |" in text
+    results = copy.deepcopy(GENERIC)
+    results["topologies"]["single"]["service_kill9_left"]["lab-server"] = 2
+    text = "\n".join(report.stack_markdown(results))
+    assert "when its new run is healthy): **does not hold**: single lab-server 2 left." in text
+    row = "| kill -9: processes of the killed run left at the new run's health (most) |"
+    assert f"{row} lab-server 2 left | 0 | 0 |" in text
+
+
+def test_a_service_not_back_is_never_the_best_and_says_so():
+    results = copy.deepcopy(GENERIC)
+    results["topologies"]["split"]["service_kill9_back_s"]["lab-server"]["not_back"] = 1
+    lines = report.stack_markdown(results)
+    assert "| kill -9 of lab-server: back and healthy (median s) | 0.50 | **0.30** | not back |" in lines
+    assert "- kill -9 of lab-server: back and healthy (median s): **systemd** (0.30; the worst not back)." in lines
+    assert "| | pair | 0.60 | 0.30 | not back |" in report.stacks_compared(PAIR, [results])
 
 
 def test_another_stack_beside_the_pair_reads_its_health_and_slowest_service():
@@ -125,3 +177,19 @@ def test_another_stack_beside_the_pair_reads_its_health_and_slowest_service():
     start = [line for line in lines if line.startswith("| | pair |")]
     assert start[0] == "| | pair | 0.40 | 0.90 | 0.30 |"
     assert "| | pair | 0.60 | 0.30 | 1.40 |" in lines  # kill -9: each topology's slowest service
+
+
+def test_kill_rounds_end_at_the_first_not_back_and_restart_its_container(monkeypatch):
+    """What a service not back leaves (an orphaned worker on its port) would answer for the rounds after it."""
+    results = iter([{"back_s": 0.8, "left": 1}, {"back_s": None, "left": 1}, {"back_s": 0.7, "left": 0}])
+    restarted = []
+
+    class Stack:
+        def container(self, topology, service):
+            return f"lab-web-{topology}"
+
+    monkeypatch.setattr(bench, "service_kill9", lambda stack, topology, service: next(results))
+    monkeypatch.setattr(bench, "restart", lambda stack, container: restarted.append(container))
+    rounds = bench.service_kill9_rounds(Stack(), "single", "proxy", 3)
+    assert [r["back_s"] for r in rounds] == [0.8, None]
+    assert restarted == ["lab-web-single"]

@@ -100,7 +100,8 @@ CASES = [
      "service writer: health: http needs a port"),
     ("pip option", lambda d: service(d, "writer").update(pip=["--pre", "gunicorn"]),
      "service writer: pip: '--pre' must be a requirement"),
-    ("pip not a list", lambda d: service(d, "writer").update(pip={"gunicorn": "23"}), "pip"),
+    ("pip not a list", lambda d: service(d, "writer").update(pip={"gunicorn": "23"}),
+     "argument 'pip' is of type dict found in 'lab_stack_definition -> services'"),
 ]
 
 
