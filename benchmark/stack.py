@@ -176,9 +176,8 @@ def root_processes(container: str) -> list[str]:
     """Processes the container runs as root that are not the manager's own. What was exec'd into it from
     outside (the engine's health check, this benchmark's own commands) is not the container's: its tree
     starts at a parent outside the container (ppid 0), PID 1 aside."""
-    rows = [line.split(None, 3) for line in docker.engine("exec", container, "ps", "-eo",
-                                                          "user=,pid=,ppid=,args=").splitlines()]
-    parent = {int(pid): int(ppid) for _, pid, ppid, _ in rows}
+    rows = docker.process_table(container)
+    parent = {row["pid"]: row["ppid"] for row in rows}
 
     def execd(pid: int) -> bool:
         while pid != 1 and pid in parent:
@@ -187,8 +186,8 @@ def root_processes(container: str) -> list[str]:
             pid = parent[pid]
         return False
 
-    return [args for user, pid, _, args in rows
-            if user == "root" and not execd(int(pid)) and not any(m in args for m in MANAGER_PROCESSES)]
+    return [row["args"] for row in rows if row["user"] == "root" and not execd(row["pid"])
+            and not any(m in row["args"] for m in MANAGER_PROCESSES)]
 
 
 def measure_topology(stack: stacks.Stack, topology: str, runs: int, seconds: int, clients: int) -> dict[str, Any]:

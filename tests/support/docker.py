@@ -56,6 +56,22 @@ def processes(container: str, engine: str = ENGINE) -> list[dict]:
     return [row for row in rows if not row["args"].startswith("ps ")]
 
 
+def process_table(container: str, engine: str = ENGINE) -> list[dict]:
+    """The container's processes with their parents and start times (pid, ppid, user, started, args): a pid
+    alone may be used again, (pid, started) names one process. The ps that listed them has ppid 0, as
+    everything exec'd into the container from outside."""
+    return parse_process_table(run(engine, "exec", container, "ps", "-eo", "pid=,ppid=,user=,lstart=,args="))
+
+
+def parse_process_table(text: str) -> list[dict]:
+    """`ps -eo pid=,ppid=,user=,lstart=,args=` -> rows; lstart is five words ("Mon Dec  7 09:31:58 2026")."""
+    rows = []
+    for line in text.splitlines():
+        pid, ppid, user, *started, args = line.split(None, 8)
+        rows.append({"pid": int(pid), "ppid": int(ppid), "user": user, "started": " ".join(started), "args": args})
+    return rows
+
+
 def service_pid(container: str, role: str, engine: str = ENGINE) -> int | None:
     """The pid of the lab service (server or client) in the container, or None while it is not running."""
     return next((row["pid"] for row in processes(container, engine) if stats.role_of(row["args"]) == role), None)

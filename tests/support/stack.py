@@ -110,13 +110,11 @@ class Stack:
     def run_of(self, topology: str, service: str) -> set[tuple[int, str]]:
         """The service's main process and every process under it, each as (pid, start time), a pid alone may be
         used again: what a kill -9 of the main process should end. In split, every process of its container."""
-        container = self.container(topology, service)
-        rows = [line.split(None, 2) for line in docker.engine("exec", container, "ps", "-eo",
-                                                              "pid=,ppid=,lstart=").splitlines()]
-        started = {int(pid): lstart for pid, _, lstart in rows}
+        rows = docker.process_table(self.container(topology, service))
+        started = {row["pid"]: row["started"] for row in rows}
         children: dict[int, list[int]] = {}
-        for pid, ppid, _ in rows:
-            children.setdefault(int(ppid), []).append(int(pid))
+        for row in rows:
+            children.setdefault(row["ppid"], []).append(row["pid"])
         found, todo = set(), [self.main_pid(topology, service)]
         while todo:
             pid = todo.pop()
@@ -127,9 +125,7 @@ class Stack:
 
     def still_running(self, topology: str, service: str, run: set[tuple[int, str]]) -> int:
         """How many processes of `run` (run_of, before a kill) are still running."""
-        container = self.container(topology, service)
-        now = {(int(pid), lstart) for pid, lstart in (line.split(None, 1) for line in docker.engine(
-            "exec", container, "ps", "-eo", "pid=,lstart=").splitlines())}
+        now = {(row["pid"], row["started"]) for row in docker.process_table(self.container(topology, service))}
         return len(run & now)
 
     def kill_database(self, topology: str) -> None:
