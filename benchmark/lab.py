@@ -8,6 +8,7 @@ import re
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from tests.support.project import (
     LABEL,
     LOG_DIR,
     SERVER_LOG,
+    SERVICE_NAMES,
 )
 from tests.support.topology import load_topologies
 
@@ -121,7 +123,29 @@ def start_topology(topo: dict[str, Any], images: dict[str, str], fresh: bool = T
     t_server = time.time()
     t_client = wait_until(lambda: stats.first_event_after(
         container_events(topo["client"], CLIENT_LOG), "poll_ok", t0), 60, "client success", 0.05)
-    return {"server_s": t_server - t0, "client_s": t_client - t0, "client_from_started_at_s": t_client - first_started}
+    found = {"server_s": t_server - t0, "client_s": t_client - t0, "client_from_started_at_s": t_client - first_started}
+    if topo["manager"] != "none":
+        since = started_at(topo["server"], "docker")
+        found["manager_s"] = manager_started_server_at(topo, since) - since
+    return found
+
+
+# supervisord's line for a program it started, as the engine stamped it (docker logs -t: UTC, whatever the
+# container's time zone); systemd keeps the moment as the unit's ExecMainStartTimestamp.
+SUPERVISORD_SPAWNED = re.compile(r"^(\S+) .* INFO spawned: '([^']+)' with pid", re.MULTILINE)
+
+
+def manager_started_server_at(topo: dict[str, Any], since: float) -> float:
+    """When the topology's manager first started the server's process since `since`, the container's StartedAt
+    (epoch seconds): the manager's own share of the start is the time from the one to the other."""
+    container, service = topo["server"], SERVICE_NAMES["server"]
+    if topo["manager"] == "supervisord":
+        result = sh("docker", "logs", "--timestamps", "--since", f"{since:.3f}", container)
+        return min(stats.parse_ts(m[1][:23] + "Z") for m in SUPERVISORD_SPAWNED.finditer(result.stdout + result.stderr)
+                   if m[2] == service)
+    value = docker("exec", container, "systemctl", "show", service, "--property=ExecMainStartTimestamp",
+                   "--value", "--timestamp=us+utc")
+    return datetime.strptime(value, "%a %Y-%m-%d %H:%M:%S.%f UTC").replace(tzinfo=UTC).timestamp()
 
 
 def remove_containers(topo: dict[str, Any], engine: str = "docker") -> None:

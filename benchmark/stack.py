@@ -6,9 +6,9 @@ Usage: python -m benchmark.stack --stack stacks/postgres.yml [--runs 3] [--pgben
 
 Any stack, per topology: image sizes; start (the engine's StartedAt to every health check passing); memory;
 docker stop time, and which services were SIGKILLed, by the engine or by their manager (a stop signal not
-obeyed within the grace); kill -9 of each service's main process, a single crash each: until its manager (the
-engine, in split) runs it again and its container passes its health check, and what of the killed run was
-still running then; the privilege posture.
+obeyed within the grace); kill -9 of each service's main process, a single crash each: until it is back, that is
+its manager (the engine, in split) runs it again, its container passes its health check and nothing of the killed
+run is still running (not back within BACK_WITHIN_S: its container is restarted); the privilege posture.
 The PostgreSQL stack's shape (services postgres and writer) adds: start to the first row the writer commits;
 commits per second at a fixed concurrency (pgbench, in the database's container, beside the writer); kill -9
 of the postmaster: the writer's outage (its last commit before to its first after), with PostgreSQL's own WAL

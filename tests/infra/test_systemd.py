@@ -21,6 +21,14 @@ def test_booted_with_no_failed_units(host):
     assert reached == "running", host.check_output("systemctl --failed --no-legend --plain")
 
 
+def test_boots_to_multi_user_with_no_maintenance_timers(host):
+    """The image masks the distribution's apt, dpkg and disk timers (roles/lab_images): the only timer left is
+    systemd's own clean-up of /tmp."""
+    assert host.check_output("systemctl get-default") == "multi-user.target"
+    timers = host.check_output("systemctl list-units --type=timer --no-legend --plain").splitlines()
+    assert [line.split()[0] for line in timers] == ["systemd-tmpfiles-clean.timer"], timers
+
+
 @pytest.mark.parametrize("unit", ["lab-server.service", "lab-client.service"])
 def test_unit_enabled_restarting_and_non_root(host, unit):
     props = dict(line.split("=", 1) for line in host.check_output(

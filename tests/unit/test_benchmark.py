@@ -265,6 +265,20 @@ def test_targets_flip_with_the_figures(sample):
     assert met_of(altered(sample, cgroup_reach="its own cgroup only"), "systemd", "root in the container") is True
 
 
+def test_start_shows_the_managers_share_where_there_is_a_manager(sample):
+    """The start row names what the engine and the manager took of it; split has no manager to name."""
+    shared = copy.deepcopy(sample)
+    for topo in shared["topologies"].values():
+        topo["startup"].pop("manager_s", None)
+    shared["topologies"]["single"]["startup"]["manager_s"] = {"median": 0.33}
+    measured = {name: text for name, target, text, _ in report.targets(shared) if target.startswith("start")}
+    assert "; supervisord starting the server 0.33 s)" in measured["single"], measured["single"]
+    assert "starting the server" not in measured["systemd"] + measured["split"], measured
+    lines = report.markdown(shared, []).splitlines()
+    row = next(line for line in lines if line.startswith("| start: from StartedAt to the manager"))
+    assert row.split("|")[2:5] == [" 0.33 ", " n/a ", " n/a "], row
+
+
 def test_unmeasured_targets_never_count_as_met(sample):
     partial = copy.deepcopy(sample)
     for topo in partial["topologies"].values():
