@@ -776,10 +776,18 @@ def best_of(values: dict[str, float | None], better: str | None) -> str | None:
     """The topology with the best figure of a ranked row; None for a tie or an unranked row. A topology without
     a figure (a service not back) is never the best."""
     known = {n: x for n, x in values.items() if x is not None}
-    if better is None or not known or len(set(values.values())) < 2:
+    if better is None or not known or len(values) < 2:
         return None
-    pick = min if better == "low" else max
-    return pick(known, key=known.__getitem__)
+    top = (min if better == "low" else max)(known.values())
+    leaders = [n for n, x in known.items() if x == top]
+    return leaders[0] if len(leaders) == 1 else None
+
+
+def worst_of(values: dict[str, float | None], better: str) -> float | None:
+    """The worst figure of a ranked row; None (rendered "not back") when a topology has none."""
+    if None in values.values():
+        return None
+    return (max if better == "low" else min)(values.values())
 
 
 def holds(failures: dict[str, str]) -> str:
@@ -826,9 +834,7 @@ def stack_verdicts(results: dict[str, Any]) -> list[str]:
     for label, values, better in stack_rows(t):
         best = best_of(values, better)
         if best:
-            known = [x for x in values.values() if x is not None]
-            worst = None if len(known) < len(values) else (max if better == "low" else min)(known)
-            lines.append(f"- {label}: **{best}** ({values[best]:.2f}; the worst {figure(worst)}).")
+            lines.append(f"- {label}: **{best}** ({values[best]:.2f}; the worst {figure(worst_of(values, better))}).")
     return lines
 
 

@@ -172,6 +172,15 @@ def test_a_service_not_back_is_never_the_best_and_says_so():
     assert "| | pair | 0.60 | 0.30 | not back |" in report.stacks_compared(PAIR, [results])
 
 
+def test_a_tie_for_the_best_has_no_best():
+    assert report.best_of({"single": 0.5, "systemd": 0.5, "split": None}, "low") is None
+    assert report.best_of({"single": 0.5, "systemd": 0.5, "split": 0.7}, "low") is None
+    assert report.best_of({"single": 0.5, "systemd": 0.5, "split": 0.7}, "high") == "split"
+    assert report.best_of({"single": 0.5, "systemd": None, "split": None}, "low") == "single"
+    assert report.worst_of({"single": 0.5, "systemd": 0.5, "split": 0.7}, "low") == 0.7
+    assert report.worst_of({"single": 0.5, "systemd": 0.5, "split": None}, "low") is None
+
+
 def test_another_stack_beside_the_pair_reads_its_health_and_slowest_service():
     lines = report.stacks_compared(PAIR, [GENERIC])
     start = [line for line in lines if line.startswith("| | pair |")]
