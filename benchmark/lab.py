@@ -118,14 +118,15 @@ def start_topology(topo: dict[str, Any], images: dict[str, str], fresh: bool = T
 
     t0 = time.time()
     at_once(lambda c: run(c, topo["containers"][c]), topo["containers"])
-    first_started = min(started_at(c, "docker") for c in topo["containers"])
+    started = {c: started_at(c, "docker") for c in topo["containers"]}
     wait_until(lambda: http_json(f"http://127.0.0.1:{topo['port']}/healthz"), 60, "server answer")
     t_server = time.time()
     t_client = wait_until(lambda: stats.first_event_after(
         container_events(topo["client"], CLIENT_LOG), "poll_ok", t0), 60, "client success", 0.05)
-    found = {"server_s": t_server - t0, "client_s": t_client - t0, "client_from_started_at_s": t_client - first_started}
+    found = {"server_s": t_server - t0, "client_s": t_client - t0,
+             "client_from_started_at_s": t_client - min(started.values())}
     if topo["manager"] != "none":
-        since = started_at(topo["server"], "docker")
+        since = started[topo["server"]]
         found["manager_s"] = manager_started_server_at(topo, since) - since
     return found
 

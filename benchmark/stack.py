@@ -176,7 +176,7 @@ def root_processes(container: str) -> list[str]:
     """Processes the container runs as root that are not the manager's own. What was exec'd into it from
     outside (the engine's health check, this benchmark's own commands) is not the container's: its tree
     starts at a parent outside the container (ppid 0), PID 1 aside."""
-    rows = docker.process_table(container)
+    rows = docker.processes(container)
     parent = {row["pid"]: row["ppid"] for row in rows}
 
     def execd(pid: int) -> bool:

@@ -42,13 +42,20 @@ def parse_docker_stats_mem(mem_usage: str) -> float:
     return parse_size_mib(mem_usage.split("/", maxsplit=1)[0])
 
 
+# One process table for every reader: a pid alone may be used again, (pid, started) names one process.
+PS_COLUMNS = "pid=,ppid=,user=,rss=,lstart=,args="
+
+
 def parse_ps(text: str) -> list[dict[str, object]]:
-    """Output of `ps -eo user=,pid=,rss=,args=` -> [{user, pid, rss_mib, args}]."""
+    """Output of `ps -eo PS_COLUMNS` -> [{pid, ppid, user, rss_mib, started, args}]; lstart is five words
+    ("Mon Dec  7 09:31:58 2026"), kept whole with single spaces."""
     rows = []
     for line in text.splitlines():
-        parts = line.split(None, 3)
-        if len(parts) == 4 and parts[1].isdigit():
-            rows.append({"user": parts[0], "pid": int(parts[1]), "rss_mib": int(parts[2]) / 1024, "args": parts[3]})
+        parts = line.split(None, 9)
+        if len(parts) == 10 and parts[0].isdigit():
+            pid, ppid, user, rss, *started, args = parts
+            rows.append({"pid": int(pid), "ppid": int(ppid), "user": user, "rss_mib": int(rss) / 1024,
+                         "started": " ".join(started), "args": args})
     return rows
 
 

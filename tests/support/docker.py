@@ -51,25 +51,10 @@ def events(container: str, path: str, engine: str = ENGINE) -> list[dict]:
 
 
 def processes(container: str, engine: str = ENGINE) -> list[dict]:
-    """The container's processes (user, pid, rss, args), without the ps that listed them."""
-    rows = stats.parse_ps(run(engine, "exec", container, "ps", "-eo", "user=,pid=,rss=,args="))
-    return [row for row in rows if not row["args"].startswith("ps ")]
-
-
-def process_table(container: str, engine: str = ENGINE) -> list[dict]:
-    """The container's processes with their parents and start times (pid, ppid, user, started, args): a pid
-    alone may be used again, (pid, started) names one process. The ps that listed them has ppid 0, as
-    everything exec'd into the container from outside."""
-    return parse_process_table(run(engine, "exec", container, "ps", "-eo", "pid=,ppid=,user=,lstart=,args="))
-
-
-def parse_process_table(text: str) -> list[dict]:
-    """`ps -eo pid=,ppid=,user=,lstart=,args=` -> rows; lstart is five words ("Mon Dec  7 09:31:58 2026")."""
-    rows = []
-    for line in text.splitlines():
-        pid, ppid, user, *started, args = line.split(None, 8)
-        rows.append({"pid": int(pid), "ppid": int(ppid), "user": user, "started": " ".join(started), "args": args})
-    return rows
+    """The container's processes (stats.parse_ps: pid, ppid, user, rss_mib, started, args), without the ps
+    that listed them. What is exec'd into the container from outside, that ps too, has ppid 0, as PID 1."""
+    rows = stats.parse_ps(run(engine, "exec", container, "ps", "-eo", stats.PS_COLUMNS))
+    return [row for row in rows if not (row["ppid"] == 0 and row["args"].startswith("ps -eo "))]
 
 
 def service_pid(container: str, role: str, engine: str = ENGINE) -> int | None:

@@ -110,7 +110,7 @@ class Stack:
     def run_of(self, topology: str, service: str) -> set[tuple[int, str]]:
         """The service's main process and every process under it, each as (pid, start time), a pid alone may be
         used again: what a kill -9 of the main process should end. In split, every process of its container."""
-        rows = docker.process_table(self.container(topology, service))
+        rows = docker.processes(self.container(topology, service))
         started = {row["pid"]: row["started"] for row in rows}
         children: dict[int, list[int]] = {}
         for row in rows:
@@ -125,7 +125,7 @@ class Stack:
 
     def still_running(self, topology: str, service: str, run: set[tuple[int, str]]) -> int:
         """How many processes of `run` (run_of, before a kill) are still running."""
-        now = {(row["pid"], row["started"]) for row in docker.process_table(self.container(topology, service))}
+        now = {(row["pid"], row["started"]) for row in docker.processes(self.container(topology, service))}
         return len(run & now)
 
     def kill_database(self, topology: str) -> None:

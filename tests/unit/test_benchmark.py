@@ -53,6 +53,16 @@ def test_docker_stats_line_captured_from_a_lab_container():
     assert 1 < stats.parse_docker_stats_mem(usage) < 1024
 
 
+def test_a_process_row_keeps_its_start_time_whole_and_its_command_line():
+    text = ("      1       0 root     30564 Mon Dec  7 09:31:58 2026 /usr/bin/python3 /usr/bin/supervisord --nodaemon\n"
+            "    845     842 www-data  2048 Mon Dec  7 09:32:21 2026 nginx: worker process\n")
+    assert stats.parse_ps(text) == [
+        {"pid": 1, "ppid": 0, "user": "root", "rss_mib": 30564 / 1024, "started": "Mon Dec 7 09:31:58 2026",
+         "args": "/usr/bin/python3 /usr/bin/supervisord --nodaemon"},
+        {"pid": 845, "ppid": 842, "user": "www-data", "rss_mib": 2.0, "started": "Mon Dec 7 09:32:21 2026",
+         "args": "nginx: worker process"}]
+
+
 def test_ps_from_the_systemd_container_finds_manager_and_services():
     rows = stats.parse_ps((DATA / "ps-systemd.txt").read_text())
     roles = {stats.role_of(str(row["args"])): row for row in rows}

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from tests.support import ansible, docker
+from tests.support import ansible
 from tests.support.process import at_once, run
 
 RECAP = """
@@ -70,13 +70,3 @@ def test_every_fault_test_runs_with_its_topology_or_alone():
         assert nodeid.startswith(recipes) or not named or {group_of(nodeid)} == named, nodeid
     assert group_of("tests/faults/test_recovery.py::test_three_kills_in_a_row_recover[split-server]") == "split"
     assert group_of(f"{recipes}::test_x[server-podman-systemd]") == recipes
-
-
-def test_a_process_table_row_keeps_its_start_time_whole_and_its_command_line():
-    text = ("      1       0 root     Mon Dec  7 09:31:58 2026 /usr/bin/python3 /usr/bin/supervisord --nodaemon\n"
-            "    845     842 www-data Mon Dec  7 09:32:21 2026 nginx: worker process\n")
-    assert docker.parse_process_table(text) == [
-        {"pid": 1, "ppid": 0, "user": "root", "started": "Mon Dec 7 09:31:58 2026",
-         "args": "/usr/bin/python3 /usr/bin/supervisord --nodaemon"},
-        {"pid": 845, "ppid": 842, "user": "www-data", "started": "Mon Dec 7 09:32:21 2026",
-         "args": "nginx: worker process"}]
