@@ -52,6 +52,26 @@ S(("0.0.0.0", int(sys.argv[1])), H).serve_forever()
 MINIMAL_MARK = "ThreadingHTTPServer"
 
 
+# What one connection's sequential requests cost on this machine with no server in the way: a blocking loop
+# that answers each read at once, no parsing, no log. The keep-alive p99 is read beside it, as the start
+# beside the engine's floor: scheduling jitter on the host shows in both.
+FLOOR_SERVER = r"""
+import socket, sys  # lab-keep-alive-floor
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(128)
+ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+while True:
+    conn, _ = s.accept()
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    with conn:
+        while data := conn.recv(65536):
+            conn.sendall(ANSWER)
+            if b"close" in data.lower():
+                break
+"""
+FLOOR_MARK = "lab-keep-alive-floor"
+
+
 class ToolMissing(RuntimeError):
     pass
 

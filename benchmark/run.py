@@ -88,8 +88,15 @@ def server_load(name: str, topo: dict[str, Any], args: argparse.Namespace) -> di
 
     progress(f"{name}: keep-alive, one connection, requests one after another for {args.load_seconds}s")
     keep = load.wrk(netns, "http://127.0.0.1:8080/", 1, args.load_seconds, keep_alive=True)
+    docker("exec", "-d", topo["server"], "python3", "-c", load.FLOOR_SERVER, "8082")
+    try:
+        load.wait_ready(netns, 8082)
+        floor = load.wrk(netns, "http://127.0.0.1:8082/", 1, args.load_seconds, keep_alive=True)
+    finally:
+        docker("exec", topo["server"], "pkill", "-f", load.FLOOR_MARK, check=False)
     out["keep_alive_ms"] = {"median": keep["p50_ms"], "p99": keep["p99_ms"], "max": keep["max_ms"],
-                            "requests": keep["requests"], "errors": keep["errors"]}
+                            "requests": keep["requests"], "errors": keep["errors"],
+                            "floor_median": floor["p50_ms"], "floor_p99": floor["p99_ms"]}
 
     progress(f"{name}: {args.slow_senders} slow senders (a byte a second) while /healthz is asked")
     pid = wait_until(lambda: service_pid(topo["server"], "server"), 30, "server process")

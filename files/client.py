@@ -333,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    labkit.wait_for_orphans_as_init()
     try:
         log.event("started", now=True, url=poller.url, interval=poller.interval, timeout=poller.timeout,
                   pid=os.getpid())

@@ -11,6 +11,7 @@ import contextlib
 import json
 import math
 import os
+import signal
 import sys
 import time
 
@@ -174,6 +175,24 @@ def write_all(fd: int, data: bytes) -> None:
             continue
         except OSError:
             return
+
+
+# ---- PID 1 -----------------------------------------------------------------------------
+
+def wait_for_orphans_as_init() -> None:
+    """As its container's main process (split), a service is PID 1 and inherits every orphan there: what
+    `docker exec -d` started and left, a check's stray child. Unwaited, each stays a zombie until the container
+    ends. Neither service starts children of its own, so waiting for any child is safe; as any other pid
+    (under supervisord or systemd, which wait for orphans themselves) nothing changes."""
+    if os.getpid() == 1:
+        signal.signal(signal.SIGCHLD, _wait_for_children)
+        _wait_for_children(signal.SIGCHLD, None)  # those adopted before the handler
+
+
+def _wait_for_children(_signum: int, _frame: object) -> None:
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
 
 
 # ---- settings -----------------------------------------------------------------------------

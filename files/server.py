@@ -547,6 +547,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    labkit.wait_for_orphans_as_init()
     log.event("started", now=True, host=settings["host"], port=server.listener.getsockname()[1], pid=os.getpid(),
               max_connections=server.max_connections)
     unfinished = server.serve()

@@ -45,6 +45,16 @@ def test_pid1_is_the_manager_or_the_service(host):
     assert expected in cmdline, f"PID 1 is {cmdline!r}, expected {expected}"
 
 
+def test_pid1_waits_for_the_orphans_it_inherits(host):
+    """Whatever is PID 1 (the manager, or in split the service) inherits the container's orphans: what
+    `docker exec -d` started and left, a check's stray child. A zombie nobody waits for stays until the
+    container ends."""
+    pid = host.check_output("sh -c 'sleep 3 >/dev/null 2>&1 & echo $!'")
+    stat = host.file(f"/proc/{pid}/stat").content_string
+    assert stat.rsplit(")", 1)[1].split()[1] == "1", f"the orphan {pid} was not handed to PID 1: {stat!r}"
+    poll_until(lambda: not host.file(f"/proc/{pid}").exists, 15, f"PID 1 to wait for the orphan {pid}")
+
+
 COMPILE = Path(__file__).resolve().parents[2] / "roles/lab_service/files/compile_bytecode.py"
 
 

@@ -344,6 +344,17 @@ def test_load_targets_flip_with_the_figures(sample):
     assert met_of(leaked, "single", "1,000 slow") is False
 
 
+def test_keep_alive_row_names_the_floor_measured_beside_it(sample):
+    results = copy.deepcopy(sample)
+    results["topologies"]["systemd"]["keep_alive_ms"] = {"median": 0.1, "p99": 2.5, "floor_median": 0.04,
+                                                         "floor_p99": 0.9}
+    results["topologies"]["single"]["keep_alive_ms"] = {"median": 0.1, "p99": 0.5}
+    cells = {topology: measured for topology, target, measured, _ in report.targets(results)
+             if target.startswith("keep-alive")}
+    assert cells["systemd"] == "2.50 ms (floor: a bare socket loop in the same place 0.90 ms)"
+    assert cells["single"] == "0.50 ms"
+
+
 def flipped(sample: dict, change) -> dict:
     results = copy.deepcopy(sample)
     change(results["topologies"])
