@@ -57,7 +57,7 @@ def exposure_section(results: dict[str, Any]) -> list[str]:
     if not exposure:
         return []
     lines = ["", "systemd units, `systemd-analyze security` overall exposure (0 is the most restricted, 10 the "
-             "least; the lab aims at 2.5 or lower):", "", "| unit | exposure |", "|---|---|"]
+             f"least; the lab aims at {stats.UNIT_EXPOSURE_MAX} or lower):", "", "| unit | exposure |", "|---|---|"]
     lines += [f"| {unit} | {score:.1f} |" for unit, score in exposure["units"].items()]
     lines += [f"| a unit with systemd's defaults (transient, same container) | {exposure['defaults']:.1f} |"]
     return lines
@@ -312,8 +312,8 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
             worst = max(exposure["units"].values()) if exposure else None
             rows += [(name, "root in the container writes only its own cgroup", reach,
                       reach == "its own cgroup only"),
-                     (name, "unit exposure (systemd-analyze security) <= 1.5", fmt(worst, "", 1),
-                      worst is not None and worst <= 1.5)]
+                     (name, f"unit exposure (systemd-analyze security) <= {stats.UNIT_EXPOSURE_MAX}", fmt(worst, "", 1),
+                      worst is not None and worst <= stats.UNIT_EXPOSURE_MAX)]
     return rows
 
 

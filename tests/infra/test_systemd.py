@@ -87,8 +87,9 @@ def test_recipe_is_the_one_asked_for(host):
 
 
 @pytest.mark.parametrize("unit", ["lab-server.service", "lab-client.service"])
-def test_unit_exposure_at_most_2_5(host, unit):
-    """Hardening regression check: an unhardened unit scores about 9.6 here."""
+def test_unit_exposure_is_within_the_target(host, unit):
+    """The target the benchmark reports (stats.UNIT_EXPOSURE_MAX); an unhardened unit scores about 9.6 here."""
     scores = stats.parse_exposure(host.check_output("systemd-analyze security --no-pager"))
     print(f"{unit}: overall exposure {scores[unit]}")
-    assert scores[unit] <= 2.5, f"{unit}: exposure {scores[unit]}"
+    assert scores[unit] <= stats.UNIT_EXPOSURE_MAX, \
+        f"{unit}: exposure {scores[unit]} (target {stats.UNIT_EXPOSURE_MAX})"
