@@ -48,8 +48,10 @@ def test_split_server_replaced_with_a_new_address(topology):
         since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(replaced_at))
         try:
             # The client resolves the name at every poll, at most an interval apart; the network's DNS server
-            # may lose a query while the engine reloads it (Podman's aardvark-dns: a 10 s lookup was measured
-            # beside the other topologies' restarts), hence a deadline of several intervals.
+            # may lose a query while the engine reloads it: aardvark-dns before 1.11 (Debian 12 ships 1.4) drops
+            # its listeners on every container start or stop (containers/aardvark-dns#389), and glibc waits 5 s
+            # per attempt (a 10 s lookup was measured beside the other topologies' restarts). Hence a deadline
+            # of several intervals.
             ok = wait_for(lambda: [e for e in topology.events(topology.client, CLIENT_LOG)
                                    if e.get("event") == "poll_ok" and e["ts"] >= since], 60,
                           "a client success from the replaced server")

@@ -2,10 +2,11 @@
 
 Read from the stack file, naming no service: each service runs under its topology's manager as its own user,
 starts after what it needs, is stopped with its signal and grace, accepts on its ports (in split, by its
-container's name from the stack's other containers), may write its log directory, and every container
-passes the health check built from the stack's checks. The containers are found by their labels, in the
-inventory's scope (lab_stack_scope); the topologies are the Molecule scenario's, else all three. Without
-LAB_STACK this module is deselected (tests/infra/conftest.py), and with it the demo pair's are.
+container's name from the stack's other containers), may write its log directory, each systemd unit is
+hardened to the lab's exposure target, and every container passes the health check built from the stack's
+checks. The containers are found by their labels, in the inventory's scope (lab_stack_scope); the topologies
+are the Molecule scenario's, else all three. Without LAB_STACK this module is deselected
+(tests/infra/conftest.py), and with it the demo pair's are.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import signal
 
 import pytest
 
+from benchmark import stats
 from tests.support import docker
 from tests.support import stack as stacks
 
@@ -93,6 +95,17 @@ def test_the_manager_stops_each_service_with_its_signal_and_grace(stack, topolog
     assert found == (signal_number(want["stop_signal"]), want["stop_grace"]), (
         f"{service} in {container}: stopped with signal {found[0]} after {found[1]} s, the stack says "
         f"{want['stop_signal']} and {want['stop_grace']} s")
+
+
+@pytest.mark.parametrize("service", [s["name"] for s in SERVICES] if "systemd" in TOPOLOGIES else [])
+def test_each_unit_is_hardened_to_the_labs_exposure_target(stack, service):
+    """The stack's units get the hardening the lab's own do: the same exposure target (stats.UNIT_EXPOSURE_MAX);
+    a unit with systemd's defaults scores about 9.6."""
+    container = stack.container("systemd", service)
+    score = stats.parse_exposure(docker.engine("exec", container, "systemd-analyze", "security", "--no-pager"))
+    assert score[f"{service}.service"] <= stats.UNIT_EXPOSURE_MAX, (
+        f"{service}.service in {container}: exposure {score[f'{service}.service']} "
+        f"(target {stats.UNIT_EXPOSURE_MAX})")
 
 
 @pytest.mark.parametrize(("topology", "service", "port"),
