@@ -57,9 +57,19 @@ def exposure_section(results: dict[str, Any]) -> list[str]:
     if not exposure:
         return []
     lines = ["", "systemd units, `systemd-analyze security` overall exposure (0 is the most restricted, 10 the "
-             f"least; the lab aims at {stats.UNIT_EXPOSURE_MAX} or lower):", "", "| unit | exposure |", "|---|---|"]
-    lines += [f"| {unit} | {score:.1f} |" for unit, score in exposure["units"].items()]
-    lines += [f"| a unit with systemd's defaults (transient, same container) | {exposure['defaults']:.1f} |"]
+             f"least; the lab aims at {stats.UNIT_EXPOSURE_MAX} or lower):", "",
+             "| unit | exposure | the heaviest checks against it (systemd's weight) |", "|---|---|---|"]
+    against = exposure.get("checks_against", {})
+
+    def heaviest(checks: dict[str, float]) -> str:
+        # A | in a check's name is escaped: in a table it would end the cell.
+        return ", ".join("`" + check.replace("|", "\\|") + f"` {weight:g}"
+                         for check, weight in sorted(checks.items(), key=lambda c: -c[1])[:4])
+
+    lines += [f"| {unit} | {score:.1f} | "
+              + (heaviest(against[unit]) if unit in against else "not recorded in this run") + " |"
+              for unit, score in exposure["units"].items()]
+    lines += [f"| a unit with systemd's defaults (transient, same container) | {exposure['defaults']:.1f} | |"]
     return lines
 
 

@@ -163,8 +163,11 @@ def unit_exposure(topo: dict[str, Any]) -> dict[str, Any] | None:
         scores = stats.parse_exposure(docker("exec", container, "systemd-analyze", "security", "--no-pager"))
     finally:
         docker("exec", container, "systemctl", "stop", DEFAULTS_UNIT)
+    # What counts against each unit, so a score that moves between runs can be traced to a check.
+    checks = {unit: stats.parse_exposure_checks(docker("exec", container, "systemd-analyze", "security",
+                                                       "--no-pager", unit)) for unit in UNITS}
     return {"units": {unit: scores[unit] for unit in UNITS},
-            "defaults": scores[DEFAULTS_UNIT]}
+            "defaults": scores[DEFAULTS_UNIT], "checks_against": checks}
 
 
 def log_streams(topo: dict[str, Any]) -> dict[str, Any]:

@@ -136,5 +136,15 @@ def parse_exposure(table: str) -> dict[str, float]:
     return scores
 
 
+def parse_exposure_checks(table: str) -> dict[str, float]:
+    """`systemd-analyze security <unit>` -> each check that counts against the unit (marked ✗): its weight."""
+    checks = {}
+    for line in table.splitlines():
+        if line.startswith("✗ "):
+            fields = line[2:].split()
+            checks[fields[0]] = float(fields[-1])
+    return checks
+
+
 def ratio(numerator: float, denominator: float) -> float | None:
     return None if not denominator else numerator / denominator

@@ -103,6 +103,14 @@ def test_exposure_per_unit_from_systemd_analyze():
     assert "UNIT" not in scores and len(scores) == 13
 
 
+def test_exposure_checks_against_a_unit_are_read_with_their_weights():
+    table = (DATA / "systemd-analyze-security-unit.txt").read_text()
+    checks = stats.parse_exposure_checks(table)
+    assert checks["PrivateNetwork="] == 0.5 and checks["RestrictAddressFamilies=~AF_(INET|INET6)"] == 0.3
+    assert "NoNewPrivileges=" not in checks  # a check the unit passes (marked ✓)
+    assert len(checks) == 12
+
+
 @pytest.fixture(scope="module")
 def sample() -> dict:
     return json.loads(SAMPLE.read_text())
@@ -243,9 +251,22 @@ def test_exposure_section_lists_the_units_and_the_reference(sample):
     lines = report.exposure_section(sample)
     assert set(exposure["units"]) == {"lab-server.service", "lab-client.service"}
     for unit, score in exposure["units"].items():
-        assert f"| {unit} | {score:.1f} |" in lines
+        assert any(line.startswith(f"| {unit} | {score:.1f} |") for line in lines), lines
         assert score < exposure["defaults"], "hardened units score below systemd's defaults"
     assert report.exposure_section({"topologies": {"single": {}}}) == []
+
+
+def test_exposure_section_names_the_heaviest_checks_against_each_unit(sample):
+    results = copy.deepcopy(sample)
+    exposure = results["topologies"]["systemd"]["unit_exposure"]
+    checks = stats.parse_exposure_checks((DATA / "systemd-analyze-security-unit.txt").read_text())
+    exposure["checks_against"] = {"lab-server.service": checks}
+    lines = report.exposure_section(results)
+    server = next(line for line in lines if line.startswith("| lab-server.service |"))
+    assert server.endswith("| `PrivateNetwork=` 0.5, `RestrictAddressFamilies=~AF_(INET\\|INET6)` 0.3, "
+                           "`ProtectProc=` 0.2, `PrivateUsers=` 0.2 |"), server
+    client = next(line for line in lines if line.startswith("| lab-client.service |"))
+    assert client.endswith("| not recorded in this run |"), client
 
 
 def test_readme_figures_are_the_samples(sample):
