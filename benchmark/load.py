@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from benchmark import stats
 
@@ -49,7 +50,6 @@ class S(ThreadingHTTPServer):
     request_queue_size = 128
 S(("0.0.0.0", int(sys.argv[1])), H).serve_forever()
 """
-MINIMAL_MARK = "ThreadingHTTPServer"
 
 
 # What one connection's sequential requests cost on this machine with no server in the way: a blocking loop
@@ -63,13 +63,27 @@ ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 
 while True:
     conn, _ = s.accept()
     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    with conn:
-        while data := conn.recv(65536):
-            conn.sendall(ANSWER)
-            if b"close" in data.lower():
-                break
+    try:  # a load generator may reset its connections when it ends; the loop outlives them
+        with conn:
+            while data := conn.recv(65536):
+                conn.sendall(ANSWER)
+                if b"close" in data.lower():
+                    break
+    except OSError:
+        pass
 """
-FLOOR_MARK = "lab-keep-alive-floor"
+
+
+class Reference(NamedTuple):
+    """A server the benchmark starts beside the lab server, in its container: its code (python3 -c, the port
+    as argv[1]), a string of its command line to stop it by (pkill -f) and the port it listens on."""
+    code: str
+    mark: str
+    port: int
+
+
+MINIMAL = Reference(MINIMAL_SERVER, "ThreadingHTTPServer", 8081)
+FLOOR = Reference(FLOOR_SERVER, "lab-keep-alive-floor", 8082)
 
 
 class ToolMissing(RuntimeError):

@@ -64,7 +64,7 @@ def exposure_section(results: dict[str, Any]) -> list[str]:
     def heaviest(checks: dict[str, float]) -> str:
         # A | in a check's name is escaped: in a table it would end the cell.
         return ", ".join("`" + check.replace("|", "\\|") + f"` {weight:g}"
-                         for check, weight in sorted(checks.items(), key=lambda c: -c[1])[:4])
+                         for check, weight in stats.heaviest_checks(checks))
 
     lines += [f"| {unit} | {score:.1f} | "
               + (heaviest(against[unit]) if unit in against else "not recorded in this run") + " |"

@@ -37,7 +37,7 @@ from benchmark.lab import (
 )
 from benchmark.swarm import measure_swarm
 from tests.support import posture, recipes
-from tests.support.docker import docker, inspect, kill9_back_s, processes, service_pid, started_at
+from tests.support.docker import docker, inspect, kill9_back_s, processes, service_pid, started_at, unit_security
 from tests.support.docker import events as container_events
 from tests.support.docker import run as engine_cli
 from tests.support.http import json_or_none as http_json
@@ -58,6 +58,17 @@ def server_sockets(container: str, pid: int) -> int:
     return int(docker("exec", container, "sh", "-c", f"find /proc/{pid}/fd -lname 'socket:*' | wc -l"))
 
 
+def wrk_beside(container: str, netns: int, ref: load.Reference, connections: int, seconds: float, *,
+               keep_alive: bool) -> dict[str, Any]:
+    """wrk against a reference server started beside the lab server in its container, stopped afterwards."""
+    docker("exec", "-d", container, "python3", "-c", ref.code, str(ref.port))
+    try:
+        load.wait_ready(netns, ref.port)
+        return load.wrk(netns, f"http://127.0.0.1:{ref.port}/", connections, seconds, keep_alive=keep_alive)
+    finally:
+        docker("exec", container, "pkill", "-f", ref.mark, check=False)
+
+
 def server_load(name: str, topo: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     """The server under load on its container's loopback, every generator a separate process (benchmark.load):
     20 connections, a connection per request, against the lab server and then a minimal stdlib server with
@@ -71,12 +82,7 @@ def server_load(name: str, topo: dict[str, Any], args: argparse.Namespace) -> di
     sampler.start()
     lab = load.wrk(netns, "http://127.0.0.1:8080/", args.threads, args.load_seconds, keep_alive=False)
     sampler.join()
-    docker("exec", "-d", topo["server"], "python3", "-c", load.MINIMAL_SERVER, "8081")
-    try:
-        load.wait_ready(netns, 8081)
-        ref = load.wrk(netns, "http://127.0.0.1:8081/", args.threads, args.load_seconds, keep_alive=False)
-    finally:
-        docker("exec", topo["server"], "pkill", "-f", load.MINIMAL_MARK, check=False)
+    ref = wrk_beside(topo["server"], netns, load.MINIMAL, args.threads, args.load_seconds, keep_alive=False)
     out["throughput"] = {
         "lab_rps": lab["rps"], "minimal_rps": ref["rps"], "ratio_to_minimal": stats.ratio(lab["rps"], ref["rps"]),
         "lab_latency_ms": {"median": lab["p50_ms"], "p99": lab["p99_ms"], "max": lab["max_ms"]},
@@ -88,12 +94,7 @@ def server_load(name: str, topo: dict[str, Any], args: argparse.Namespace) -> di
 
     progress(f"{name}: keep-alive, one connection, requests one after another for {args.load_seconds}s")
     keep = load.wrk(netns, "http://127.0.0.1:8080/", 1, args.load_seconds, keep_alive=True)
-    docker("exec", "-d", topo["server"], "python3", "-c", load.FLOOR_SERVER, "8082")
-    try:
-        load.wait_ready(netns, 8082)
-        floor = load.wrk(netns, "http://127.0.0.1:8082/", 1, args.load_seconds, keep_alive=True)
-    finally:
-        docker("exec", topo["server"], "pkill", "-f", load.FLOOR_MARK, check=False)
+    floor = wrk_beside(topo["server"], netns, load.FLOOR, 1, args.load_seconds, keep_alive=True)
     out["keep_alive_ms"] = {"median": keep["p50_ms"], "p99": keep["p99_ms"], "max": keep["max_ms"],
                             "requests": keep["requests"], "errors": keep["errors"],
                             "floor_median": floor["p50_ms"], "floor_p99": floor["p99_ms"]}
@@ -160,14 +161,13 @@ def unit_exposure(topo: dict[str, Any]) -> dict[str, Any] | None:
     container = topo["server"]
     docker("exec", container, "systemd-run", "--quiet", "--collect", "--unit", DEFAULTS_UNIT, "sleep", "infinity")
     try:
-        scores = stats.parse_exposure(docker("exec", container, "systemd-analyze", "security", "--no-pager"))
+        defaults, _ = unit_security(container, DEFAULTS_UNIT, "docker")
     finally:
         docker("exec", container, "systemctl", "stop", DEFAULTS_UNIT)
     # What counts against each unit, so a score that moves between runs can be traced to a check.
-    checks = {unit: stats.parse_exposure_checks(docker("exec", container, "systemd-analyze", "security",
-                                                       "--no-pager", unit)) for unit in UNITS}
-    return {"units": {unit: scores[unit] for unit in UNITS},
-            "defaults": scores[DEFAULTS_UNIT], "checks_against": checks}
+    measured = {unit: unit_security(container, unit, "docker") for unit in UNITS}
+    return {"units": {unit: score for unit, (score, _) in measured.items()}, "defaults": defaults,
+            "checks_against": {unit: checks for unit, (_, checks) in measured.items()}}
 
 
 def log_streams(topo: dict[str, Any]) -> dict[str, Any]:

@@ -126,24 +126,23 @@ def status_capabilities(status_text: str) -> dict[str, int]:
 UNIT_EXPOSURE_MAX = 1.5
 
 
-def parse_exposure(table: str) -> dict[str, float]:
-    """`systemd-analyze security` without a unit (one row per service) -> unit: overall exposure (0-10)."""
-    scores = {}
-    for line in table.splitlines()[1:]:
-        fields = line.split()
-        if len(fields) >= 2 and fields[0].endswith(".service"):
-            scores[fields[0]] = float(fields[1])
-    return scores
-
-
-def parse_exposure_checks(table: str) -> dict[str, float]:
-    """`systemd-analyze security <unit>` -> each check that counts against the unit (marked ✗): its weight."""
+def parse_unit_security(text: str) -> tuple[float, dict[str, float]]:
+    """`systemd-analyze security <unit>` -> the unit's overall exposure (0-10) and each check that counts
+    against it (marked ✗) with its weight. ValueError when the text carries no overall level (no such unit)."""
+    overall = re.search(r"^→ Overall exposure level for \S+: ([0-9.]+)", text, re.MULTILINE)
+    if not overall:
+        raise ValueError(f"no overall exposure level in systemd-analyze's output: {text.strip()[-300:]!r}")
     checks = {}
-    for line in table.splitlines():
+    for line in text.splitlines():
         if line.startswith("✗ "):
             fields = line[2:].split()
             checks[fields[0]] = float(fields[-1])
-    return checks
+    return float(overall.group(1)), checks
+
+
+def heaviest_checks(checks: dict[str, float], count: int = 4) -> list[tuple[str, float]]:
+    """The checks that count most against a unit, heaviest first."""
+    return sorted(checks.items(), key=lambda check: -check[1])[:count]
 
 
 def ratio(numerator: float, denominator: float) -> float | None:

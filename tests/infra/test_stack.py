@@ -16,8 +16,7 @@ import signal
 
 import pytest
 
-from benchmark import stats
-from tests.support import docker
+from tests.support import docker, posture
 from tests.support import stack as stacks
 
 testinfra_hosts = ["ansible://docker_engine"]
@@ -101,11 +100,8 @@ def test_the_manager_stops_each_service_with_its_signal_and_grace(stack, topolog
 def test_each_unit_is_hardened_to_the_labs_exposure_target(stack, service):
     """The stack's units get the hardening the lab's own do: the same exposure target (stats.UNIT_EXPOSURE_MAX);
     a unit with systemd's defaults scores about 9.6."""
-    container = stack.container("systemd", service)
-    score = stats.parse_exposure(docker.engine("exec", container, "systemd-analyze", "security", "--no-pager"))
-    assert score[f"{service}.service"] <= stats.UNIT_EXPOSURE_MAX, (
-        f"{service}.service in {container}: exposure {score[f'{service}.service']} "
-        f"(target {stats.UNIT_EXPOSURE_MAX})")
+    failure = posture.exposure_above_target(stack.container("systemd", service), f"{service}.service")
+    assert not failure, failure
 
 
 @pytest.mark.parametrize(("topology", "service", "port"),

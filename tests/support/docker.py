@@ -57,6 +57,13 @@ def processes(container: str, engine: str = ENGINE) -> list[dict]:
     return [row for row in rows if not (row["ppid"] == 0 and row["args"].startswith("ps -eo "))]
 
 
+def unit_security(container: str, unit: str, engine: str = ENGINE) -> tuple[float, dict[str, float]]:
+    """A systemd unit's overall exposure in the container and the checks that count against it
+    (systemd-analyze security <unit>, stats.parse_unit_security)."""
+    return stats.parse_unit_security(run(engine, "exec", container, "systemd-analyze", "security", "--no-pager",
+                                         unit))
+
+
 def service_pid(container: str, role: str, engine: str = ENGINE) -> int | None:
     """The pid of the lab service (server or client) in the container, or None while it is not running."""
     return next((row["pid"] for row in processes(container, engine) if stats.role_of(row["args"]) == role), None)

@@ -8,7 +8,7 @@ from typing import Any
 
 from benchmark import stats
 from tests.support import cgroup_reach
-from tests.support.docker import ENGINE, inspect, processes, read_file
+from tests.support.docker import ENGINE, inspect, processes, read_file, unit_security
 from tests.support.project import LABEL
 
 POSTURE_CHECKS = [
@@ -34,6 +34,18 @@ POSTURE_CHECKS = [
     ("4.1 services run as non-root", lambda c: all(p["user"] != "root" for r, p in c["processes"].items()
                                                    if r in ("server", "client"))),
 ]
+
+
+def exposure_above_target(container: str, unit: str, engine: str = ENGINE) -> str:
+    """'' when a systemd unit in the container is within the lab's exposure target (stats.UNIT_EXPOSURE_MAX);
+    else what is wrong: its score, the target and the checks that count most against it."""
+    score, checks = unit_security(container, unit, engine)
+    print(f"{unit} in {container}: overall exposure {score}")
+    if score <= stats.UNIT_EXPOSURE_MAX:
+        return ""
+    heaviest = ", ".join(f"{check} {weight:g}" for check, weight in stats.heaviest_checks(checks))
+    return (f"{unit} in {container}: exposure {score}, the lab's target is {stats.UNIT_EXPOSURE_MAX} "
+            f"(counting most against it: {heaviest})")
 
 
 def judge(containers: Any) -> dict[str, bool]:

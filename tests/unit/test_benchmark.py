@@ -8,11 +8,16 @@ from __future__ import annotations
 import copy
 import json
 import re
+import socket
+import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from benchmark import engines, lab, report, stats
+from benchmark import engines, lab, load, report, stats
+from tests.support.process import free_port, run, wait_for
 from tests.support.project import ROOT
 
 DATA = Path(__file__).parent / "data"
@@ -96,19 +101,19 @@ def test_capabilities_count_bits():
     assert stats.status_capabilities("CapEff:\t00000000a80425fb\n")["CapEff"] == 14  # Docker's default set
 
 
-def test_exposure_per_unit_from_systemd_analyze():
-    scores = stats.parse_exposure((DATA / "systemd-analyze-security.txt").read_text())
-    assert scores["lab-server.service"] == scores["lab-client.service"] == 1.4
-    assert scores["lab-bench-defaults.service"] == 9.6
-    assert "UNIT" not in scores and len(scores) == 13
-
-
-def test_exposure_checks_against_a_unit_are_read_with_their_weights():
-    table = (DATA / "systemd-analyze-security-unit.txt").read_text()
-    checks = stats.parse_exposure_checks(table)
+def test_unit_security_reads_the_overall_exposure_and_the_checks_against_it():
+    score, checks = stats.parse_unit_security((DATA / "systemd-analyze-security-unit.txt").read_text())
+    assert score == 1.4
     assert checks["PrivateNetwork="] == 0.5 and checks["RestrictAddressFamilies=~AF_(INET|INET6)"] == 0.3
     assert "NoNewPrivileges=" not in checks  # a check the unit passes (marked ✓)
     assert len(checks) == 12
+    assert [check for check, _ in stats.heaviest_checks(checks, 2)] == [
+        "PrivateNetwork=", "RestrictAddressFamilies=~AF_(INET|INET6)"]
+
+
+def test_unit_security_of_a_unit_systemd_does_not_know_is_an_error():
+    with pytest.raises(ValueError, match="no overall exposure level"):
+        stats.parse_unit_security("Unit nosuch.service not found.\n")
 
 
 @pytest.fixture(scope="module")
@@ -259,7 +264,7 @@ def test_exposure_section_lists_the_units_and_the_reference(sample):
 def test_exposure_section_names_the_heaviest_checks_against_each_unit(sample):
     results = copy.deepcopy(sample)
     exposure = results["topologies"]["systemd"]["unit_exposure"]
-    checks = stats.parse_exposure_checks((DATA / "systemd-analyze-security-unit.txt").read_text())
+    _, checks = stats.parse_unit_security((DATA / "systemd-analyze-security-unit.txt").read_text())
     exposure["checks_against"] = {"lab-server.service": checks}
     lines = report.exposure_section(results)
     server = next(line for line in lines if line.startswith("| lab-server.service |"))
@@ -363,6 +368,27 @@ def test_load_targets_flip_with_the_figures(sample):
     leaked = copy.deepcopy(good)
     leaked["topologies"]["single"]["slow_senders"]["server_sockets_after"] = 12
     assert met_of(leaked, "single", "1,000 slow") is False
+
+
+@pytest.mark.parametrize("ref", [load.MINIMAL, load.FLOOR], ids=["minimal", "floor"])
+def test_reference_server_answers_and_its_mark_finds_it(ref):
+    """The benchmark starts each reference server with `python3 -c CODE PORT` and stops it with
+    `pkill -f MARK`: the server must answer 200 on the port, and the mark must match its command line."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", ref.code, str(port)])
+    try:
+        wait_for(lambda: load.answers(port, "/"), 10, f"the reference server on {port}")
+        found = run("pgrep", "-f", ref.mark, check=False).stdout.split()
+        assert str(server.pid) in found, f"pkill -f {ref.mark!r} would not stop the reference server"
+        # wrk may reset its connections when it ends; the server must outlive that for the next run.
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: lab\r\n\r\n")
+            sock.recv(4096)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        assert wait_for(lambda: load.answers(port, "/"), 10, "an answer after a reset"), "no answer after a reset"
+    finally:
+        server.kill()
+        server.wait()
 
 
 def test_keep_alive_row_names_the_floor_measured_beside_it(sample):
