@@ -22,7 +22,7 @@ class Log:
     """One JSON object per line, to stdout and optionally to a file.
 
     `event` buffers; `flush` writes the buffer in one write per target. Lifecycle lines are
-    written at once (`now=True`); a busy server flushes access lines once per loop pass. The
+    written at once (`now=True`); a busy server flushes access lines in small batches. The
     file is reopened when logrotate moved or removed it, checked at most once a second. With
     `max_bytes` the service caps the file itself, as supervisord does its program logs: past
     the size it becomes PATH.1 (PATH.1 becomes PATH.2, and so on up to `backups`), so a log

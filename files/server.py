@@ -6,9 +6,9 @@ Stdlib only (Python 3.10+, with labkit.py beside it). One thread: an epoll loop
 TCP_NODELAY. Every request has one deadline (--timeout) from the moment the
 connection waits for it until its response is written, so a client that trickles
 bytes is dropped as surely as a silent one. Access lines are buffered and written
-in one write at most every 50 ms (or per 512 lines); lifecycle lines at once: each
+in one write at most every 50 ms or per 16 lines; lifecycle lines at once: each
 write wakes whatever reads the log (supervisord, journald, the engine), which
-competes with the server for the CPU.
+competes with the server for the CPU, and a large batch makes it compete longer.
 Exit codes: 0 clean stop (SIGTERM/SIGINT), 2 bad arguments, 3 cannot bind.
 """
 
@@ -36,7 +36,10 @@ SHORT_DEADLINE_S = 1.0   # to send a head over the bound, or to close after the 
 REJECTING_MAX = 64       # connections being answered 503 at once; more are closed unanswered
 FD_RESERVE = 32          # descriptors kept for the log file, /proc reads and the listener
 FLUSH_S = 0.05           # access lines are written at most this often (lifecycle lines at once) ...
-FLUSH_LINES = 512        # ... or when this many wait
+# ... or when this many wait. Measured on one keep-alive connection: batches of 512 lines put p99 at 2.2-2.7 ms
+# under journald and 0.7-1.0 ms under the engine's json-file log (a reader working through 100 KB at once);
+# 4-32 lines, 0.2-0.5 ms under both, with the same throughput.
+FLUSH_LINES = 16
 ACTIVE, REJECTING, DRAINING = "active", "rejecting", "draining"
 HEALTHY = b'{"status":"ok"}'
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
