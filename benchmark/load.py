@@ -56,7 +56,7 @@ S(("0.0.0.0", int(sys.argv[1])), H).serve_forever()
 # that answers each read at once, no parsing, no log. The keep-alive p99 is read beside it, as the start
 # beside the engine's floor: scheduling jitter on the host shows in both.
 FLOOR_SERVER = r"""
-import socket, sys  # lab-keep-alive-floor
+import socket, sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(128)
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
@@ -75,15 +75,22 @@ while True:
 
 
 class Reference(NamedTuple):
-    """A server the benchmark starts beside the lab server, in its container: its code (python3 -c, the port
-    as argv[1]), a string of its command line to stop it by (pkill -f) and the port it listens on."""
+    """A server the benchmark starts beside the lab server, in its container, and stops by its mark."""
+    name: str
     code: str
-    mark: str
     port: int
 
+    @property
+    def mark(self) -> str:
+        """An argument the code ignores, on its command line only so that `pkill -f` finds this server."""
+        return f"lab-reference-{self.name}"
 
-MINIMAL = Reference(MINIMAL_SERVER, "ThreadingHTTPServer", 8081)
-FLOOR = Reference(FLOOR_SERVER, "lab-keep-alive-floor", 8082)
+    def command(self, python: str = "python3", port: int | None = None) -> list[str]:
+        return [python, "-c", self.code, str(port or self.port), self.mark]
+
+
+MINIMAL = Reference("minimal", MINIMAL_SERVER, 8081)
+FLOOR = Reference("keep-alive-floor", FLOOR_SERVER, 8082)
 
 
 class ToolMissing(RuntimeError):

@@ -539,7 +539,8 @@ def scale_section(results: dict[str, Any]) -> list[str]:
     lines = ["", "## Scale-out on Swarm (split topology, M server replicas)", "",
              f"Load: {swarm['threads']} concurrent workers for {swarm['seconds']:.0f} s, a new connection per "
              f"request (the client's own poll()), from a container on the overlay network to the service name. "
-             f"Endpoint mode: {mode}" + (f" ({swarm['mode_reason']})" if swarm.get("mode_reason") else "") + ".", "",
+             f"Endpoint mode: {mode}" + (f" ({swarm['mode_reason']})" if swarm.get("mode_reason") else "") + "."
+             + (f" This section was {swarm['measured_apart']}." if swarm.get("measured_apart") else ""), "",
              "| setup | req/s | vs M=1 | p50 ms | p99 ms | failures | MiB per server (idle) | requests per replica |",
              "|---|---|---|---|---|---|---|---|"]
     for row in rows:

@@ -61,7 +61,7 @@ def server_sockets(container: str, pid: int) -> int:
 def wrk_beside(container: str, netns: int, ref: load.Reference, connections: int, seconds: float, *,
                keep_alive: bool) -> dict[str, Any]:
     """wrk against a reference server started beside the lab server in its container, stopped afterwards."""
-    docker("exec", "-d", container, "python3", "-c", ref.code, str(ref.port))
+    docker("exec", "-d", container, *ref.command())
     try:
         load.wait_ready(netns, ref.port)
         return load.wrk(netns, f"http://127.0.0.1:{ref.port}/", connections, seconds, keep_alive=keep_alive)

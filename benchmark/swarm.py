@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import threading
 from typing import Any
 
@@ -13,9 +12,7 @@ from benchmark import stats
 from benchmark.lab import BENCH_LABEL, ansible, container_mem_mib, probe, progress, wait_until
 from tests.support.docker import docker
 from tests.support.process import run as sh
-from tests.support.project import (
-    SERVER_LOG,
-)
+from tests.support.project import SERVER_LOG, SWARM_MODE_REASON_LABEL
 
 # --- scale-out on Swarm ---------------------------------------------------------------------------------------------
 
@@ -45,7 +42,7 @@ def measure_swarm(args: argparse.Namespace) -> dict[str, Any]:
     over the replicas: the rows compare M with M, not with the topologies' loopback figures."""
     progress("swarm: deploying the stack (playbooks/swarm.yml)")
     swarm_deploy(1, 0)
-    mode = json.loads(docker("service", "inspect", SWARM_SERVER))[0]["Spec"]["EndpointSpec"]["Mode"]
+    spec = json.loads(docker("service", "inspect", SWARM_SERVER))[0]["Spec"]
     loader = "lab-bench-swarm-load"
     docker("run", "-d", "--name", loader, "--label", BENCH_LABEL, "--network", "lab-swarm", "--entrypoint", "sleep",
            "lab-swarm-client:latest", "infinity")
@@ -72,5 +69,5 @@ def measure_swarm(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         sh("docker", "rm", "-fv", loader, check=False)
         ansible("playbooks/teardown.yml", "-e", "lab_teardown_scope=swarm")
-    return {"endpoint_mode": mode, "threads": args.threads, "seconds": args.load_seconds, "rows": rows,
-            "mode_reason": os.environ.get("LAB_SWARM_MODE_REASON", "")}
+    return {"endpoint_mode": spec["EndpointSpec"]["Mode"], "threads": args.threads, "seconds": args.load_seconds,
+            "rows": rows, "mode_reason": spec["Labels"].get(SWARM_MODE_REASON_LABEL, "")}

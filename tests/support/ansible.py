@@ -23,6 +23,11 @@ def playbook(*args: str, timeout: float = 1200, env: dict[str, str] | None = Non
     return _run("ansible-playbook", *args, timeout=timeout, env=env)
 
 
+def ad_hoc(pattern: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ansible (a module ad hoc) on the lab inventory's hosts matching the pattern; the caller judges."""
+    return _run("ansible", pattern, *args, timeout=timeout)
+
+
 def recap(output: str) -> dict[str, dict[str, int]]:
     """{host: {ok, changed, unreachable, failed, ...}} from ansible-playbook's PLAY RECAP lines (no colour)."""
     found = {}

@@ -58,6 +58,9 @@ def _render(value: object, context: dict) -> object:
 
 # Every container, network, volume and image the lab creates carries this label (its value says who).
 LABEL: str = role_yaml(ROOT / "inventory/lab/group_vars/all.yml")["lab_label"]
+# On each Swarm service: why it has its endpoint mode (roles/lab_swarm chooses it, auto by the kernel's IPVS).
+SWARM_MODE_REASON_LABEL: str = _render(role_yaml(ROOT / "roles/lab_swarm/vars/main.yml")[
+    "__lab_swarm_mode_reason_label"], role_defaults("lab_swarm"))
 CLIENT_LOG: str = role_defaults("lab_client")["lab_client_log_file"]
 SERVER_LOG: str = role_defaults("lab_server")["lab_server_log_file"]
 

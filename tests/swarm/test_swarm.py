@@ -14,7 +14,7 @@ import pytest
 
 from tests.support import ansible, docker
 from tests.support.process import sh, wait_for
-from tests.support.project import CLIENT_LOG
+from tests.support.project import CLIENT_LOG, SWARM_MODE_REASON_LABEL
 
 SERVER, CLIENT = "lab-swarm-server", "lab-swarm-client"
 M, N = 2, 3
@@ -52,6 +52,22 @@ def tasks(service: str) -> list[str]:
 def running_replicas(service: str) -> int:
     out = sh("docker", "service", "ps", service, "--filter", "desired-state=running", "--format", "{{.CurrentState}}")
     return sum(line.startswith("Running") for line in out.splitlines())
+
+
+def spec(service: str) -> dict:
+    return json.loads(sh("docker", "service", "inspect", service))[0]
+
+
+def endpoint_mode(service: str) -> tuple[str, str]:
+    """The service's endpoint mode and why it has it (roles/lab_swarm says, on the service)."""
+    found = spec(service)["Spec"]
+    return found["EndpointSpec"]["Mode"], found["Labels"].get(SWARM_MODE_REASON_LABEL, "")
+
+
+def lab_swarm(*extra: str, tasks_from: str = "main"):
+    """The lab_swarm role (or one of its task files) run ad hoc on the engine host, the inventory's way."""
+    return ansible.ad_hoc("docker_engine", "-m", "ansible.builtin.include_role",
+                          "-a", f"name=lab_swarm tasks_from={tasks_from}", *extra)
 
 
 def events(container: str) -> list[dict]:
@@ -94,6 +110,29 @@ def test_every_replica_runs_healthy_under_the_same_checks_as_split():
     spec = json.loads(sh("docker", "service", "inspect", SERVER))[0]["Spec"]
     assert spec["TaskTemplate"]["RestartPolicy"]["Condition"] == "any"
     assert spec["UpdateConfig"]["Order"] == "start-first"
+
+
+def test_the_endpoint_mode_says_why_and_the_virtual_ip_was_tested():
+    mode, reason = endpoint_mode(SERVER)
+    assert reason, f"{SERVER} does not say why its endpoint mode is {mode}"
+    assert endpoint_mode(CLIENT) == (mode, reason)
+    if mode != "vip":
+        pytest.skip(f"Swarm's virtual-IP endpoint mode: not tested, {reason} ({mode} was tested)")
+
+
+def test_a_virtual_ip_the_kernel_cannot_route_is_refused_before_any_change():
+    """auto chooses by the engine's kernel; vip asked where auto would not choose it fails, changing nothing."""
+    auto = lab_swarm("-e", "lab_swarm_endpoint_mode=auto", tasks_from="endpoint_mode")
+    assert auto.returncode == 0, auto.stdout[-3000:]
+    if "__lab_swarm_mode: vip" in auto.stdout:
+        accepted = lab_swarm("-e", "lab_swarm_endpoint_mode=vip", tasks_from="endpoint_mode")
+        assert accepted.returncode == 0, f"vip refused where the kernel has IPVS:\n{accepted.stdout[-3000:]}"
+        return
+    version = spec(SERVER)["Version"]["Index"]
+    refused = lab_swarm("-e", "lab_swarm_endpoint_mode=vip")
+    assert refused.returncode != 0, f"vip accepted on a kernel without IPVS:\n{refused.stdout[-3000:]}"
+    assert "needs IPVS in the engine's kernel" in refused.stdout, refused.stdout[-3000:]
+    assert spec(SERVER)["Version"]["Index"] == version, "the refused run changed the server service"
 
 
 def test_every_client_succeeds_and_every_server_replica_answers():

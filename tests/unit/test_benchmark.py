@@ -228,6 +228,12 @@ def test_scale_section_has_a_row_per_replica_count_and_the_contrast(sample):
         # Every replica got a share of the load.
         assert len(row["requests_per_replica"]) == row["replicas"]
         assert all(n > 0 for n in row["requests_per_replica"].values())
+    # A section measured apart from the rest of the run says so.
+    apart = copy.deepcopy(sample)
+    apart["swarm"]["measured_apart"] = "measured alone, for a test"
+    assert "measured alone, for a test" in "\n".join(report.scale_section(apart))
+    apart["swarm"].pop("measured_apart")
+    assert "This section was" not in "\n".join(report.scale_section(apart))
 
 
 def test_report_renders_with_charts(sample, tmp_path):
@@ -372,10 +378,11 @@ def test_load_targets_flip_with_the_figures(sample):
 
 @pytest.mark.parametrize("ref", [load.MINIMAL, load.FLOOR], ids=["minimal", "floor"])
 def test_reference_server_answers_and_its_mark_finds_it(ref):
-    """The benchmark starts each reference server with `python3 -c CODE PORT` and stops it with
-    `pkill -f MARK`: the server must answer 200 on the port, and the mark must match its command line."""
+    """The benchmark starts each reference server with its command and stops it with `pkill -f MARK`: the
+    server must answer 200 on the port, and the mark must match its command line and no other reference's."""
+    assert len({r.mark for r in (load.MINIMAL, load.FLOOR)}) == 2, "two references share a mark"
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", ref.code, str(port)])
+    server = subprocess.Popen(ref.command(sys.executable, port))
     try:
         wait_for(lambda: load.answers(port, "/"), 10, f"the reference server on {port}")
         found = run("pgrep", "-f", ref.mark, check=False).stdout.split()
