@@ -23,9 +23,11 @@ def playbook(*args: str, timeout: float = 1200, env: dict[str, str] | None = Non
     return _run("ansible-playbook", *args, timeout=timeout, env=env)
 
 
-def ad_hoc(pattern: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run ansible (a module ad hoc) on the lab inventory's hosts matching the pattern; the caller judges."""
-    return _run("ansible", pattern, *args, timeout=timeout)
+def include_role(role: str, *extra: str, tasks_from: str = "main", timeout: float = 300,
+                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """A role, or one of its task files, run ad hoc on the lab inventory's engine host; the caller judges."""
+    return _run("ansible", "docker_engine", "-m", "ansible.builtin.include_role",
+                "-a", f"name={role} tasks_from={tasks_from}", *extra, timeout=timeout, env=env)
 
 
 def recap(output: str) -> dict[str, dict[str, int]]:

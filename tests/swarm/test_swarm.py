@@ -64,12 +64,6 @@ def endpoint_mode(service: str) -> tuple[str, str]:
     return found["EndpointSpec"]["Mode"], found["Labels"].get(SWARM_MODE_REASON_LABEL, "")
 
 
-def lab_swarm(*extra: str, tasks_from: str = "main"):
-    """The lab_swarm role (or one of its task files) run ad hoc on the engine host, the inventory's way."""
-    return ansible.ad_hoc("docker_engine", "-m", "ansible.builtin.include_role",
-                          "-a", f"name=lab_swarm tasks_from={tasks_from}", *extra)
-
-
 def events(container: str) -> list[dict]:
     return docker.events(container, CLIENT_LOG)
 
@@ -122,14 +116,14 @@ def test_the_endpoint_mode_says_why_and_the_virtual_ip_was_tested():
 
 def test_a_virtual_ip_the_kernel_cannot_route_is_refused_before_any_change():
     """auto chooses by the engine's kernel; vip asked where auto would not choose it fails, changing nothing."""
-    auto = lab_swarm("-e", "lab_swarm_endpoint_mode=auto", tasks_from="endpoint_mode")
+    auto = ansible.include_role("lab_swarm", "-e", "lab_swarm_endpoint_mode=auto", tasks_from="endpoint_mode")
     assert auto.returncode == 0, auto.stdout[-3000:]
     if "__lab_swarm_mode: vip" in auto.stdout:
-        accepted = lab_swarm("-e", "lab_swarm_endpoint_mode=vip", tasks_from="endpoint_mode")
+        accepted = ansible.include_role("lab_swarm", "-e", "lab_swarm_endpoint_mode=vip", tasks_from="endpoint_mode")
         assert accepted.returncode == 0, f"vip refused where the kernel has IPVS:\n{accepted.stdout[-3000:]}"
         return
     version = spec(SERVER)["Version"]["Index"]
-    refused = lab_swarm("-e", "lab_swarm_endpoint_mode=vip")
+    refused = ansible.include_role("lab_swarm", "-e", "lab_swarm_endpoint_mode=vip")
     assert refused.returncode != 0, f"vip accepted on a kernel without IPVS:\n{refused.stdout[-3000:]}"
     assert "needs IPVS in the engine's kernel" in refused.stdout, refused.stdout[-3000:]
     assert spec(SERVER)["Version"]["Index"] == version, "the refused run changed the server service"
